@@ -1,0 +1,79 @@
+"""Build the native extensions of pykube_core.
+
+Metadata, dependencies and packages live in pyproject.toml; this file only
+declares the C++ (pybind11) and Cython extension modules, and checks before
+building that a C++ compiler and the Python headers are present, so a missing
+tool fails with the package to install instead of a compiler traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+
+import numpy
+from Cython.Build import cythonize
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import Extension, setup
+
+# PYKUBE_NATIVE_DEBUG=1 compiles the invariant checks that cost time in the
+# kernels' inner loops (see csrc/common/debug.h).
+DEBUG = os.environ.get("PYKUBE_NATIVE_DEBUG") == "1"
+DEBUG_MACROS = [("PYKUBE_DEBUG", "1")] if DEBUG else [("NDEBUG", "1")]
+
+
+def check_build_tools() -> None:
+    """Exit with an install hint when the compiler or Python.h is missing."""
+    compiler = os.environ.get("CXX", "c++").split()[0]
+    if shutil.which(compiler) is None:
+        sys.exit(
+            f"pykube: C++ compiler {compiler!r} not found. Install one "
+            "(Debian: apt-get install build-essential) or set CXX."
+        )
+    include_dir = sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(include_dir, "Python.h")):
+        sys.exit(
+            f"pykube: Python.h not found in {include_dir}. Install the Python "
+            "development headers (Debian: apt-get install python3-dev)."
+        )
+
+
+NATIVE_BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "install", "develop", "editable_wheel"}
+if NATIVE_BUILD_COMMANDS.intersection(sys.argv):
+    check_build_tools()
+
+cpp_extensions = [
+    Pybind11Extension(
+        "pykube_core._selector_native",
+        sources=[
+            "csrc/selector/match.cpp",
+            "csrc/selector/bindings.cpp",
+        ],
+        include_dirs=["csrc"],
+        define_macros=DEBUG_MACROS,
+        cxx_std=17,
+        extra_compile_args=["-O3"],
+    ),
+]
+
+cython_extensions = cythonize(
+    [
+        Extension(
+            "pykube_core._quantity_native",
+            sources=["pykube_core/_quantity_native.pyx"],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=["-O3"],
+        ),
+    ],
+    compiler_directives={
+        "language_level": "3",
+        "boundscheck": DEBUG,
+        "wraparound": False,
+        "initializedcheck": DEBUG,
+    },
+)
+
+setup(ext_modules=cpp_extensions + cython_extensions, cmdclass={"build_ext": build_ext})
