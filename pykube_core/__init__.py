@@ -4,3 +4,17 @@ This package never imports the control plane (pykube_control).
 """
 
 __version__ = "0.1.0"
+
+
+def native_status() -> dict[str, str]:
+    """Return, per native module, "loaded" or the import error that disabled it."""
+    import importlib
+
+    status = {}
+    for name in ("pykube_core._selector_native", "pykube_core._quantity_native"):
+        try:
+            importlib.import_module(name)
+            status[name] = "loaded"
+        except ImportError as exc:
+            status[name] = f"not loaded ({exc})"
+    return status

@@ -1,0 +1,31 @@
+"""The `pykube` command. Each daemon and tool is a subcommand."""
+
+from __future__ import annotations
+
+import click
+
+from pykube_core import __version__
+from pykube_control.cli.store_commands import store_group
+
+
+@click.group()
+@click.version_option(__version__, prog_name="pykube")
+def cli() -> None:
+    """pykube: a Kubernetes-compatible container orchestrator."""
+
+
+@cli.command()
+def version() -> None:
+    """Print the pykube version and whether the native kernels are loaded."""
+    from pykube_core import native_status
+
+    click.echo(f"pykube {__version__}")
+    for module, status in native_status().items():
+        click.echo(f"{module}: {status}")
+
+
+cli.add_command(store_group)
+
+
+def main() -> None:
+    cli()
