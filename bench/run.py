@@ -1,0 +1,149 @@
+"""Run the benchmarks and write their figures to docs/benchmarks.md.
+
+Usage: python -m bench.run [pytest arguments, e.g. bench/bench_store.py]
+
+Runs pytest-benchmark on bench/ (or the files given), then rewrites, for
+each benchmark module that ran, its section of docs/benchmarks.md: one
+table per benchmark group with the per-operation time of every variant
+(backend or implementation) and its ratio to the first variant, plus the
+command and the machine. Sections of modules that did not run are kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "benchmarks.md"
+PAGE_HEADER = """# Benchmarks
+
+Figures from `python -m bench.run`, which runs the pytest-benchmark suites
+in bench/ and rewrites the section of each suite it ran. Each section names
+the command and the machine. The machines are shared and noisy, so compare
+the variants within one table (measured in the same run) by their ratio,
+not absolute times across sections.
+"""
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    etcd = "etcd not installed"
+    try:
+        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10).stdout
+        etcd = out.splitlines()[0] if out else etcd
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Linux {platform.release()}; "
+        f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; {etcd}"
+    )
+
+
+def format_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def variant_of(bench: dict[str, Any]) -> str:
+    params = bench.get("params") or {}
+    if params:
+        return ", ".join(str(v) for v in params.values())
+    return str(bench["name"])
+
+
+def render_section(module: str, benches: list[dict[str, Any]], command: str, machine: str) -> str:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for bench in benches:
+        groups[bench.get("group") or bench["name"]].append(bench)
+    today = datetime.date.today().isoformat()
+    lines = [
+        f"<!-- bench:{module} -->",
+        f"## {module}",
+        "",
+        f"Command: `{command}` ({today})  ",
+        f"Machine: {machine}",
+        "",
+        "| benchmark | variant | median per op | ops/s | ratio to first |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for group, items in groups.items():
+        base = None
+        for bench in items:
+            ops = int(bench.get("extra_info", {}).get("ops", 1))
+            per_op = bench["stats"]["median"] / ops
+            base = base or per_op
+            lines.append(
+                f"| {group} | {variant_of(bench)} | {format_time(per_op)} | "
+                f"{1 / per_op:,.0f} | {per_op / base:.2f}× |"
+            )
+    lines += ["", f"<!-- /bench:{module} -->"]
+    return "\n".join(lines)
+
+
+def update_page(sections: dict[str, str]) -> None:
+    text = PAGE.read_text() if PAGE.exists() else PAGE_HEADER
+    for module, section in sections.items():
+        pattern = re.compile(rf"<!-- bench:{re.escape(module)} -->.*?<!-- /bench:{re.escape(module)} -->", re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: section, text)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+    PAGE.parent.mkdir(parents=True, exist_ok=True)
+    PAGE.write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    targets = argv or ["bench"]
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.json"
+        command = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            "-o", "python_files=bench_*.py", "-o", "python_functions=bench_*",
+            f"--benchmark-json={report}", "--benchmark-columns=median,ops,rounds", *targets,
+        ]
+        status = subprocess.call(command, cwd=ROOT)
+        if status != 0 or not report.exists():
+            print(f"bench: pytest exited with {status}; docs/benchmarks.md not changed", file=sys.stderr)
+            return status or 1
+        data = json.loads(report.read_text())
+    by_module: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for bench in data["benchmarks"]:
+        module = Path(bench["fullname"].split("::")[0]).stem.removeprefix("bench_")
+        by_module[module].append(bench)
+    shown = "python -m bench.run " + " ".join(shlex.quote(a) for a in argv)
+    machine = machine_description()
+    update_page({m: render_section(m, b, shown.strip(), machine) for m, b in by_module.items()})
+    print(f"bench: wrote {', '.join(sorted(by_module))} to {PAGE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
