@@ -1,0 +1,1 @@
+"""The API server: the cluster's only entry point, compatible with Kubernetes clients."""
