@@ -1,0 +1,1 @@
+"""Admission checks that run with each write: LimitRange and ResourceQuota."""

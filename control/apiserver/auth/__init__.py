@@ -1,0 +1,1 @@
+"""Authentication and authorization of API requests: certificates, tokens, identities and the authorizer."""

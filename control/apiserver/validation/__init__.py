@@ -1,0 +1,1 @@
+"""Per-kind validation and defaulting of API objects, with Kubernetes field paths and messages."""
