@@ -1,6 +1,7 @@
 """Label-selector matching over 100,000 objects: native kernel against pure Python.
 
-Run with `pytest bench/bench_selector.py`. The labels mimic a cluster's pods:
+Run with `python -m bench.run bench/bench_selector.py`, which also records the
+figures in docs/benchmarks.md. The labels mimic a cluster's pods:
 50 apps, 3 tiers, 3 environments, a canary label on every tenth pod, and a
 template hash unique to each group of ten pods, so the table interns about
 10,000 distinct values.
@@ -8,41 +9,17 @@ template hash unique to each group of ten pods, so the table interns about
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 import pytest
+from numpy.typing import NDArray
 
 from pykube_core import _selector_py
+from pykube_core.labels import Operator, Requirement, Selector
 from pykube_core.selector_index import LabelTable, MatchKernel
 
 OBJECT_COUNT = 100_000
-
-
-# TODO: switch to pykube_core.labels once it is merged.
-class Operator(enum.Enum):
-    IN = "in"
-    EQUALS = "="
-    DOES_NOT_EXIST = "!"
-
-
-class Requirement(NamedTuple):
-    key: str
-    operator: Operator
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Selector:
-    requirements: tuple[Requirement, ...]
-    matches_nothing: bool = False
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        raise NotImplementedError
 
 
 def object_labels(index: int) -> dict[str, str]:

@@ -25,15 +25,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NewType, Protocol, TypeVar
+from typing import NewType, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pykube_core import _selector_py
-
-if TYPE_CHECKING:
-    from pykube_core.labels import Requirement, Selector
+from pykube_core.labels import Operator, Requirement, Selector
 
 logger = logging.getLogger("pykube.core.selector")
 
@@ -46,12 +44,9 @@ OP_NOT_IN = _selector_py.OP_NOT_IN
 OP_EXISTS = _selector_py.OP_EXISTS
 OP_DOES_NOT_EXIST = _selector_py.OP_DOES_NOT_EXIST
 
-# Operator values of pykube_core.labels.Operator, grouped by the kernel
-# operator each one compiles to.
-_IN_OPERATORS = frozenset({"in", "=", "=="})
-_NOT_IN_OPERATORS = frozenset({"notin", "!="})
-_EXISTS_OPERATOR = "exists"
-_DOES_NOT_EXIST_OPERATOR = "!"
+# Selector operators that compile to the kernel's In and NotIn.
+_IN_OPERATORS = frozenset({Operator.IN, Operator.EQUALS, Operator.DOUBLE_EQUALS})
+_NOT_IN_OPERATORS = frozenset({Operator.NOT_IN, Operator.NOT_EQUALS})
 
 # Initial array capacities of an empty table, in rows and label pairs. They
 # only save the first few reallocations, because the arrays double when full.
@@ -137,6 +132,8 @@ def _matching_nothing() -> CompiledSelector:
     return dataclasses.replace(_SelectorBuilder().build(), matches_nothing=True)
 
 
+# TODO: replace and remove rows. The watch cache needs both when an object's
+# labels change or the object is deleted.
 class LabelTable:
     """The labels of N objects, row i for the i-th appended object.
 
@@ -246,7 +243,7 @@ class LabelTable:
         EXISTS on it match nothing, and NOT_IN and DOES_NOT_EXIST on it match
         everything and are left out.
         """
-        operator = requirement.operator.value
+        operator = requirement.operator
         key_id = self._key_index.get(requirement.key)
         if operator in _IN_OPERATORS:
             value_ids = self._known_value_ids(requirement.values)
@@ -257,17 +254,17 @@ class LabelTable:
             value_ids = self._known_value_ids(requirement.values)
             if key_id is not None and value_ids:
                 builder.add(OP_NOT_IN, key_id, value_ids)
-        elif operator == _EXISTS_OPERATOR:
+        elif operator is Operator.EXISTS:
             if key_id is None:
                 return False
             builder.add(OP_EXISTS, key_id)
-        elif operator == _DOES_NOT_EXIST_OPERATOR:
+        elif operator is Operator.DOES_NOT_EXIST:
             if key_id is not None:
                 builder.add(OP_DOES_NOT_EXIST, key_id)
         else:
             raise ValueError(
                 f"label selector requirement on key {requirement.key!r}: unsupported "
-                f"operator {operator!r}; expected one of in, notin, exists, !, =, ==, !="
+                f"operator {operator.value!r}; expected one of in, notin, exists, !, =, ==, !="
             )
         return True
 

@@ -3,61 +3,17 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from pykube_core import _selector_py
+from pykube_core.labels import Operator, Requirement, Selector
 from pykube_core.selector_index import LabelTable, MatchKernel
-
-
-# TODO: switch to pykube_core.labels once it is merged; this stand-in copies
-# its interface and the matching rules of Kubernetes' labels.Requirement.
-class Operator(enum.Enum):
-    IN = "in"
-    NOT_IN = "notin"
-    EXISTS = "exists"
-    DOES_NOT_EXIST = "!"
-    EQUALS = "="
-    DOUBLE_EQUALS = "=="
-    NOT_EQUALS = "!="
-
-
-class Requirement(NamedTuple):
-    key: str
-    operator: Operator
-    values: tuple[str, ...]
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        present = self.key in labels
-        if self.operator in (Operator.IN, Operator.EQUALS, Operator.DOUBLE_EQUALS):
-            return present and labels[self.key] in self.values
-        if self.operator in (Operator.NOT_IN, Operator.NOT_EQUALS):
-            return not present or labels[self.key] not in self.values
-        if self.operator is Operator.EXISTS:
-            return present
-        return not present
-
-
-@dataclass(frozen=True)
-class Selector:
-    requirements: tuple[Requirement, ...] = ()
-    matches_nothing: bool = False
-
-    @classmethod
-    def nothing(cls) -> Selector:
-        return cls(matches_nothing=True)
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.matches_nothing:
-            return False
-        return all(requirement.matches(labels) for requirement in self.requirements)
 
 
 def req(key: str, operator: Operator, *values: str) -> Requirement:
@@ -122,7 +78,7 @@ MATCH_CASES = [
 def test_match_table(kernel: MatchKernel, selector: Selector, expected: list[bool]) -> None:
     table = LabelTable.from_labels(OBJECTS, kernel=kernel)
 
-    result = table.match(selector)  # type: ignore[arg-type]
+    result = table.match(selector)
 
     assert result.dtype == np.bool_
     assert result.tolist() == expected
@@ -131,17 +87,17 @@ def test_match_table(kernel: MatchKernel, selector: Selector, expected: list[boo
 def test_match_empty_table(kernel: MatchKernel) -> None:
     table = LabelTable(kernel=kernel)
 
-    assert table.match(select(req("app", Operator.EXISTS))).tolist() == []  # type: ignore[arg-type]
+    assert table.match(select(req("app", Operator.EXISTS))).tolist() == []
 
 
 def test_match_sees_appended_values(kernel: MatchKernel) -> None:
     table = LabelTable.from_labels(OBJECTS, kernel=kernel)
     selector = select(req("app", Operator.EQUALS, "queue"))
-    assert not table.match(selector).any()  # type: ignore[arg-type]
+    assert not table.match(selector).any()
 
     row = table.append({"app": "queue"})
 
-    assert table.match(selector).tolist() == [False] * 5 + [True]  # type: ignore[arg-type]
+    assert table.match(selector).tolist() == [False] * 5 + [True]
     assert row == 5
 
 
@@ -149,7 +105,7 @@ def test_match_all_rows_per_selector(kernel: MatchKernel) -> None:
     table = LabelTable.from_labels(OBJECTS, kernel=kernel)
     selectors = [select(req("app", Operator.EQUALS, "web")), Selector.nothing()]
 
-    result = table.match_all(selectors)  # type: ignore[arg-type]
+    result = table.match_all(selectors)
 
     assert result.shape == (2, 5)
     assert result[0].tolist() == [True, True, False, False, False]
@@ -160,7 +116,7 @@ def test_append_grows_past_capacity(kernel: MatchKernel) -> None:
     table = LabelTable(kernel=kernel)
     rows = [table.append({"index": str(i), "parity": str(i % 2)}) for i in range(1000)]
 
-    matched = table.match(select(req("parity", Operator.EQUALS, "1")))  # type: ignore[arg-type]
+    matched = table.match(select(req("parity", Operator.EQUALS, "1")))
 
     assert rows == list(range(1000))
     assert len(table) == 1000
@@ -226,13 +182,13 @@ def test_compile_unsupported_operator() -> None:
     selector = Selector(requirements=(Requirement("app", GreaterThan.GT, ("1",)),))  # type: ignore[arg-type]
 
     with pytest.raises(ValueError, match="unsupported operator 'gt'"):
-        table.match(selector)  # type: ignore[arg-type]
+        table.match(selector)
 
 
 def test_compile_maps_equals_to_in() -> None:
     table = LabelTable.from_labels(OBJECTS, kernel=_selector_py.match_rows)
 
-    compiled = table.compile(select(req("app", Operator.EQUALS, "db"), req("env", Operator.NOT_EQUALS, "prod")))  # type: ignore[arg-type]
+    compiled = table.compile(select(req("app", Operator.EQUALS, "db"), req("env", Operator.NOT_EQUALS, "prod")))
 
     assert compiled.ops.tolist() == [_selector_py.OP_IN, _selector_py.OP_NOT_IN]
     assert compiled.value_offsets.tolist() == [0, 1, 2]
@@ -318,7 +274,7 @@ selectors = st.one_of(
 def test_match_agrees_with_selector(kernel: MatchKernel, objects: list[dict[str, str]], selector: Selector) -> None:
     table = LabelTable.from_labels(objects, kernel=kernel)
 
-    result = table.match(selector)  # type: ignore[arg-type]
+    result = table.match(selector)
 
     assert result.tolist() == [selector.matches(labels) for labels in objects]
 
@@ -328,7 +284,7 @@ def test_match_agrees_with_selector(kernel: MatchKernel, objects: list[dict[str,
 def test_native_agrees_with_twin(objects: list[dict[str, str]], selector: Selector) -> None:
     native = pytest.importorskip("pykube_core._selector_native")
     table = LabelTable.from_labels(objects, kernel=native.match_rows)
-    compiled = table.compile(selector)  # type: ignore[arg-type]
+    compiled = table.compile(selector)
     arguments = (
         table.offsets,
         table.key_ids,
