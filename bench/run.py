@@ -11,6 +11,7 @@ command and the machine. Sections of modules that did not run are kept.
 
 from __future__ import annotations
 
+import ast
 import datetime
 import json
 import os
@@ -79,6 +80,16 @@ def variant_of(bench: dict[str, Any]) -> str:
     return str(bench["name"])
 
 
+def module_notes(module: str) -> str:
+    """Return the bench module's docstring without its summary line: what it measures and how."""
+    path = ROOT / "bench" / f"bench_{module}.py"
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    except (OSError, SyntaxError):
+        return ""
+    return doc.partition("\n\n")[2].strip()
+
+
 def render_section(module: str, benches: list[dict[str, Any]], command: str, machine: str) -> str:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for bench in benches:
@@ -91,6 +102,8 @@ def render_section(module: str, benches: list[dict[str, Any]], command: str, mac
         f"Command: `{command}` ({today})  ",
         f"Machine: {machine}",
         "",
+        module_notes(module),
+        "",
         "| benchmark | variant | median per op | ops/s | ratio to first |",
         "| --- | --- | --- | --- | --- |",
     ]
@@ -102,7 +115,7 @@ def render_section(module: str, benches: list[dict[str, Any]], command: str, mac
             base = base or per_op
             lines.append(
                 f"| {group} | {variant_of(bench)} | {format_time(per_op)} | "
-                f"{1 / per_op:,.0f} | {per_op / base:.2f}× |"
+                f"{1 / per_op:,.0f} | {per_op / base:.3g}× |"
             )
     lines += ["", f"<!-- /bench:{module} -->"]
     return "\n".join(lines)
