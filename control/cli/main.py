@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pykube_core import __version__
+from pykube_control.cli.apiserver_command import apiserver_command
 from pykube_control.cli.store_commands import store_group
 
 
@@ -25,6 +26,7 @@ def version() -> None:
 
 
 cli.add_command(store_group)
+cli.add_command(apiserver_command)
 
 
 def main() -> None:

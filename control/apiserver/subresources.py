@@ -1,0 +1,181 @@
+"""Subresources with their own shapes: scale, binding, eviction and namespace finalize.
+
+``scale`` reads and writes ``spec.replicas`` through an autoscaling/v1 Scale
+object, as ``kubectl scale`` does. ``binding`` sets a pending pod's node
+(the scheduler's write); binding an already bound pod is a 409 Conflict.
+``eviction`` deletes a pod through the eviction API (no disruption budget
+is checked yet). ``finalize`` updates a namespace's ``spec.finalizers``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from pykube_control.apiserver import storage
+from pykube_control.apiserver.body import decode_object, media_type, read_body
+from pykube_control.apiserver.context import APIContext
+from pykube_control.apiserver.request_info import RequestInfo
+from pykube_control.apiserver.responses import json_response
+from pykube_control.apiserver.selection import _selector_text_for_scale
+from pykube_control.apiserver.status import APIError, bad_request, conflict, status_body
+from pykube_control.store.errors import ConflictError
+
+Object = dict[str, Any]
+
+
+def scale_of(obj: Object) -> Object:
+    metadata = obj["metadata"]
+    status = obj.get("status") or {}
+    scale: Object = {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata.get("namespace"),
+            "uid": metadata.get("uid"),
+            "resourceVersion": metadata.get("resourceVersion"),
+            "creationTimestamp": metadata.get("creationTimestamp"),
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {"replicas": status.get("replicas", 0)},
+    }
+    selector = _selector_text_for_scale(obj)
+    if selector:
+        scale["status"]["selector"] = selector
+    return scale
+
+
+async def get_scale(ctx: APIContext, info: RequestInfo) -> web.StreamResponse:
+    assert info.name is not None
+    obj, _ = await ctx.read(info.resource, info.namespace, info.name)
+    return json_response(scale_of(obj))
+
+
+async def _write_replicas(ctx: APIContext, info: RequestInfo, replicas: Any, expected: str | None) -> web.StreamResponse:
+    from pykube_control.apiserver.write import _store_update
+
+    assert info.name is not None
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise APIError(
+            422, "Invalid",
+            f'Scale.autoscaling "{info.name}" is invalid: spec.replicas: Invalid value: {replicas!r}: must be greater than or equal to 0',
+        )
+    for _ in range(8):
+        current, revision = await ctx.read(info.resource, info.namespace, info.name)
+        if expected and expected != str(revision):
+            raise conflict(info.resource, info.name)
+        updated = copy.deepcopy(current)
+        updated.setdefault("spec", {})["replicas"] = replicas
+        main = RequestInfo(info.resource, info.namespace, info.name, None, False, info.group, info.version)
+        try:
+            result = await _store_update(ctx, main, updated, current, revision, False)
+        except ConflictError:
+            if expected:
+                raise conflict(info.resource, info.name) from None
+            continue
+        return json_response(scale_of(result))
+    raise conflict(info.resource, info.name, "too many concurrent writers; retry")
+
+
+async def update_scale(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    body = decode_object(await read_body(request), media_type(request))
+    spec = body.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise bad_request("Scale spec must be an object")
+    expected = (body.get("metadata") or {}).get("resourceVersion")
+    return await _write_replicas(ctx, info, spec.get("replicas", 0), str(expected) if expected else None)
+
+
+async def patch_scale(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    from pykube_control.apiserver.patch import InvalidPatch, UnsupportedPatchType, apply_patch
+
+    assert info.name is not None
+    raw = await read_body(request)
+    current, _ = await ctx.read(info.resource, info.namespace, info.name)
+    try:
+        patched = apply_patch(media_type(request), scale_of(current), raw, info.resource)
+    except UnsupportedPatchType as exc:
+        raise APIError(415, "UnsupportedMediaType", str(exc)) from None
+    except InvalidPatch as exc:
+        raise APIError(422, "Invalid", str(exc)) from None
+    expected = (patched.get("metadata") or {}).get("resourceVersion")
+    original = current["metadata"].get("resourceVersion")
+    return await _write_replicas(
+        ctx, info, (patched.get("spec") or {}).get("replicas", 0), str(expected) if expected != original else None
+    )
+
+
+async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    from pykube_control.apiserver.write import _store_update
+
+    assert info.name is not None
+    body = decode_object(await read_body(request), media_type(request))
+    target = body.get("target") or {}
+    node = target.get("name") if isinstance(target, dict) else None
+    if not isinstance(node, str) or not node:
+        raise APIError(422, "Invalid", f'Binding "{info.name}" is invalid: target.name: Required value')
+    current, revision = await ctx.read(info.resource, info.namespace, info.name)
+    if (current.get("spec") or {}).get("nodeName"):
+        raise conflict(
+            info.resource, info.name, f"pod {info.name} is already assigned to node \"{current['spec']['nodeName']}\""
+        )
+    if current["metadata"].get("deletionTimestamp"):
+        raise conflict(info.resource, info.name, f"pod {info.name} is being deleted, cannot be assigned to a host")
+    updated = copy.deepcopy(current)
+    updated["spec"]["nodeName"] = node
+    conditions = [c for c in (updated.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
+    from pykube_control.apiserver.lifecycle import rfc3339
+    import datetime
+
+    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                       "lastTransitionTime": rfc3339(datetime.datetime.now(datetime.timezone.utc))})
+    updated["status"]["conditions"] = conditions
+    main = RequestInfo(info.resource, info.namespace, info.name, None, False, info.group, info.version)
+    try:
+        # Binding is the one write that may change a pod's nodeName, so it
+        # skips update validation and writes with compare-and-swap directly.
+        kv = await ctx.store.update(
+            storage.object_key(info.resource, info.namespace, info.name), storage.encode(updated), expected_revision=revision
+        )
+    except ConflictError:
+        raise conflict(info.resource, info.name) from None
+    del main, _store_update, kv
+    return json_response(status_body(201, "", "", None), status=201)
+
+
+async def create_eviction(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    from pykube_control.apiserver.write import delete_one
+
+    assert info.name is not None
+    body = decode_object(await read_body(request), media_type(request))
+    options = body.get("deleteOptions") or {}
+    if not isinstance(options, dict):
+        raise bad_request("deleteOptions must be an object")
+    # TODO: check PodDisruptionBudgets once the policy API is served.
+    await delete_one(ctx, info.resource, info.namespace, info.name, options, False)
+    return json_response(status_body(201, "", "", None), status=201)
+
+
+async def update_finalize(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    assert info.name is not None
+    body = decode_object(await read_body(request), media_type(request))
+    finalizers = (body.get("spec") or {}).get("finalizers") or []
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        raise bad_request("spec.finalizers must be a list of strings")
+    key = storage.object_key(info.resource, None, info.name)
+    current, revision = await ctx.read(info.resource, None, info.name)
+    updated = copy.deepcopy(current)
+    updated.setdefault("spec", {})["finalizers"] = finalizers
+    metadata = updated["metadata"]
+    if metadata.get("deletionTimestamp") and not finalizers and not metadata.get("finalizers"):
+        deleted = await ctx.store.delete(key, expected_revision=revision)
+        return json_response(storage.decode(deleted.prev.value, deleted.revision))
+    try:
+        kv = await ctx.store.update(key, storage.encode(updated), expected_revision=revision)
+    except ConflictError:
+        raise conflict(info.resource, info.name) from None
+    metadata["resourceVersion"] = str(kv.mod_revision)
+    return json_response(updated)
