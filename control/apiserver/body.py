@@ -18,10 +18,8 @@ JSON_TYPES = ("application/json", "*/*", "")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 PROTOBUF_TYPE = "application/vnd.kubernetes.protobuf"
 
-try:
-    _YAMLLoader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _YAMLLoader = yaml.SafeLoader
+# The C loader is much faster; PyYAML built without libyaml lacks it.
+_YAMLLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 async def read_body(request: web.Request) -> bytes:

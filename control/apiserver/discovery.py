@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pykube_control.apiserver.resources import RESOURCES, ResourceType, groups
+from pykube_control.apiserver.resources import ResourceType, groups, served_at
 
 Object = dict[str, Any]
 
@@ -72,7 +72,7 @@ def api_group(name: str) -> Object | None:
     return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
 
 
-def _resource_entries(resource: ResourceType) -> list[Object]:
+def _resource_entries(resource: ResourceType, legacy: bool) -> list[Object]:
     entries: list[Object] = [
         {
             "name": resource.plural,
@@ -82,9 +82,11 @@ def _resource_entries(resource: ResourceType) -> list[Object]:
             "verbs": list(resource.verbs),
         }
     ]
-    if resource.short_names:
+    # Legacy versions carry no short names or categories, so "deploy" and
+    # "all" resolve to the current version without ambiguity warnings.
+    if resource.short_names and not legacy:
         entries[0]["shortNames"] = list(resource.short_names)
-    if resource.categories:
+    if resource.categories and not legacy:
         entries[0]["categories"] = list(resource.categories)
     for sub in resource.subresources:
         group, version, kind = SUBRESOURCE_KINDS.get(sub, (resource.group, resource.version, resource.kind))
@@ -102,18 +104,18 @@ def _resource_entries(resource: ResourceType) -> list[Object]:
 
 
 def api_resource_list(group: str, version: str) -> Object | None:
-    served = [r for r in RESOURCES if r.group == group and r.version == version]
+    served = served_at(group, version)
     if not served:
         return None
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
-        "resources": [entry for r in served for entry in _resource_entries(r)],
+        "resources": [entry for r, legacy in served for entry in _resource_entries(r, legacy)],
     }
 
 
-def _aggregated_resource(resource: ResourceType) -> Object:
+def _aggregated_resource(resource: ResourceType, legacy: bool) -> Object:
     entry: Object = {
         "resource": resource.plural,
         "responseKind": {"group": resource.group, "version": resource.version, "kind": resource.kind},
@@ -121,9 +123,9 @@ def _aggregated_resource(resource: ResourceType) -> Object:
         "singularResource": resource.singular,
         "verbs": list(resource.verbs),
     }
-    if resource.short_names:
+    if resource.short_names and not legacy:
         entry["shortNames"] = list(resource.short_names)
-    if resource.categories:
+    if resource.categories and not legacy:
         entry["categories"] = list(resource.categories)
     subresources = []
     for sub in resource.subresources:
@@ -152,9 +154,7 @@ def aggregated_discovery(core: bool, content_type: str) -> Object:
                 "versions": [
                     {
                         "version": version,
-                        "resources": [
-                            _aggregated_resource(r) for r in RESOURCES if r.group == name and r.version == version
-                        ],
+                        "resources": [_aggregated_resource(r, legacy) for r, legacy in served_at(name, version)],
                         "freshness": "Current",
                     }
                     for version in versions

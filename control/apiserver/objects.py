@@ -42,7 +42,7 @@ def metadata_of(obj: Object) -> dict[str, Any]:
     if metadata is None:
         metadata = {}
         obj["metadata"] = metadata
-    return metadata  # type: ignore[no-any-return]
+    return metadata
 
 
 def prepare_create(obj: Object) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -250,8 +251,9 @@ async def watch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
     response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    transform = _table_frames(resource, request) if table_requested(request) else None
     try:
-        await _stream(response, cache.bookmark_frame, subscriber, deadline, bookmarks)
+        await _stream(response, cache.bookmark_frame, subscriber, deadline, bookmarks, transform)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -279,11 +281,14 @@ async def _stream(
     subscriber: Subscriber,
     deadline: float,
     bookmarks: bool,
+    transform: Callable[[list[bytes]], list[bytes]] | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
     while True:
         frames = subscriber.take()
+        if frames and transform is not None:
+            frames = transform(frames)
         if frames:
             await response.write(b"".join(frames))
             last_sent = loop.time()
@@ -304,6 +309,23 @@ async def _stream(
             if bookmarks and loop.time() < deadline and not subscriber.frames:
                 await response.write(bookmark_frame(subscriber.revision))
                 last_sent = loop.time()
+
+
+def _table_frames(resource: ResourceType, request: web.Request) -> Callable[[list[bytes]], list[bytes]]:
+    """Return a converter of watch frames into frames carrying one-row Tables (``kubectl get -w``)."""
+
+    def convert(frames: list[bytes]) -> list[bytes]:
+        converted = []
+        for frame in frames:
+            event = orjson.loads(frame)
+            obj = event["object"]
+            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                version = obj.get("metadata", {}).get("resourceVersion", "")
+                event["object"] = to_table(resource, [obj], version, request)
+            converted.append(orjson.dumps(event) + b"\n")
+        return converted
+
+    return convert
 
 
 def error_frame(code: int, reason: str, message: str) -> bytes:

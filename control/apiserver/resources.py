@@ -83,6 +83,34 @@ RESOURCES: tuple[ResourceType, ...] = (
 )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LegacyVersion:
+    """An old group/version still accepted for one resource: requests convert to ``target``."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    target: ResourceType
+
+
+def legacy_versions() -> tuple[LegacyVersion, ...]:
+    """Return the old versions tutorials still use, from the conversion table.
+
+    Bodies sent to these paths are converted to the current version, and
+    responses carry the current version, since only that one is stored.
+    """
+    from pykube_control.apiserver.conversion import DEPRECATED_KINDS
+
+    aliases = []
+    for entry in DEPRECATED_KINDS:
+        group, _, version = entry.group_version.rpartition("/")
+        target = by_kind(entry.replacement.rpartition("/")[0], entry.kind)
+        if target is not None:
+            aliases.append(LegacyVersion(group, version, entry.plural, entry.kind, target))
+    return tuple(aliases)
+
+
 def by_kind(group: str, kind: str) -> ResourceType | None:
     """Return the served resource of ``kind`` in ``group``, or None."""
     for resource in RESOURCES:
@@ -96,14 +124,32 @@ def by_plural(group: str, version: str, plural: str) -> ResourceType | None:
     for resource in RESOURCES:
         if resource.group == group and resource.version == version and resource.plural == plural:
             return resource
+    for legacy in legacy_versions():
+        if legacy.group == group and legacy.version == version and legacy.plural == plural:
+            return legacy.target
     return None
 
 
 def groups() -> dict[str, list[str]]:
-    """Return every served group (core as "") with its versions, preferred first."""
+    """Return every served group (core as "") with its versions, preferred first.
+
+    Groups that only hold legacy versions (extensions) come last, so a
+    client that resolves "ingresses" by group order picks networking.k8s.io.
+    """
     result: dict[str, list[str]] = {}
     for resource in RESOURCES:
         versions = result.setdefault(resource.group, [])
         if resource.version not in versions:
             versions.append(resource.version)
+    for legacy in legacy_versions():
+        versions = result.setdefault(legacy.group, [])
+        if legacy.version not in versions:
+            versions.append(legacy.version)
     return result
+
+
+def served_at(group: str, version: str) -> list[tuple[ResourceType, bool]]:
+    """Return (resource, is_legacy) for everything served at ``group``/``version``."""
+    served = [(r, False) for r in RESOURCES if r.group == group and r.version == version]
+    served += [(l.target, True) for l in legacy_versions() if l.group == group and l.version == version]
+    return served

@@ -205,28 +205,31 @@ class APIServer:
         return json_response(document)
 
 
-OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-
-
 def openapi_response(request: web.Request, path: str) -> web.StreamResponse:
+    """Serve the OpenAPI documents from their cached encodings."""
     accept = request.headers.get("Accept", "")
     if path == "/openapi/v2":
-        if "protobuf" in accept:
-            return web.Response(body=openapi.openapi_v2_protobuf(), headers={"Content-Type": OPENAPI_V2_PROTOBUF})
-        return json_response(openapi.openapi_v2_document())
+        if any(kind in accept for kind in openapi.V2_PROTOBUF_ACCEPT_TYPES):
+            return web.Response(
+                body=openapi.openapi_v2_protobuf(), headers={"Content-Type": openapi.V2_PROTOBUF_CONTENT_TYPE}
+            )
+        return web.Response(body=openapi.openapi_v2_json(), content_type="application/json")
     if path == "/openapi/v3":
         return json_response(openapi.openapi_v3_index())
     prefix = "/openapi/v3/"
     if path.startswith(prefix):
         parts = path[len(prefix):].split("/")
+        group_version: tuple[str, str] | None = None
         if parts[0] == "api" and len(parts) == 2:
-            document = openapi.openapi_v3_document("", parts[1])
+            group_version = ("", parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
-            document = openapi.openapi_v3_document(parts[1], parts[2])
-        else:
-            document = None
-        if document is not None:
-            return json_response(document)
+            group_version = (parts[1], parts[2])
+        if group_version is not None:
+            try:
+                body = openapi.openapi_v3_json(*group_version)
+            except LookupError:
+                raise not_found_path(path) from None
+            return web.Response(body=body, content_type="application/json")
     raise not_found_path(path)
 
 

@@ -91,6 +91,7 @@ async def update_scale(ctx: APIContext, info: RequestInfo, request: web.Request)
 
 async def patch_scale(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
     from pykube_control.apiserver.patch import InvalidPatch, UnsupportedPatchType, apply_patch
+    from pykube_control.apiserver.write import PATCH_ERROR_REASONS
 
     assert info.name is not None
     raw = await read_body(request)
@@ -100,7 +101,7 @@ async def patch_scale(ctx: APIContext, info: RequestInfo, request: web.Request) 
     except UnsupportedPatchType as exc:
         raise APIError(415, "UnsupportedMediaType", str(exc)) from None
     except InvalidPatch as exc:
-        raise APIError(422, "Invalid", str(exc)) from None
+        raise APIError(exc.status, PATCH_ERROR_REASONS.get(exc.status, "BadRequest"), str(exc)) from None
     expected = (patched.get("metadata") or {}).get("resourceVersion")
     original = current["metadata"].get("resourceVersion")
     return await _write_replicas(

@@ -211,6 +211,8 @@ def _finalized(obj: Object) -> bool:
     return not spec_finalizers
 
 
+PATCH_ERROR_REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid"}
+
 PATCH_TYPES = [
     "application/json-patch+json",
     "application/merge-patch+json",
@@ -240,7 +242,7 @@ async def patch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
         except UnsupportedPatchType as exc:
             raise APIError(415, "UnsupportedMediaType", str(exc)) from None
         except InvalidPatch as exc:
-            raise APIError(422, "Invalid", str(exc)) from None
+            raise APIError(exc.status, PATCH_ERROR_REASONS.get(exc.status, "BadRequest"), str(exc)) from None
         if not isinstance(patched, dict):
             raise bad_request("the patched object is not a JSON object")
         warnings = pipeline.prepare_input(resource, patched, mode)

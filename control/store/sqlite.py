@@ -16,6 +16,7 @@ dies, so a crashed API server never leaves a stale lock behind.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import fcntl
 import logging
@@ -215,7 +216,7 @@ class SQLiteStore(Store):
     def compact_revision(self) -> int:
         return self._compact_revision
 
-    def recent_events_after(self, revision: int) -> list[Event] | None:
+    def recent_events_after(self, revision: int) -> builtins.list[Event] | None:
         """Return the ring's events after ``revision``, or None if the ring no longer reaches back that far."""
         if not self._recent:
             return [] if revision >= self._revision else None
@@ -225,7 +226,7 @@ class SQLiteStore(Store):
         offset = revision + 1 - first
         return [self._recent[i] for i in range(offset, len(self._recent))]
 
-    async def read_events(self, prefix: str, after: int, until: int) -> tuple[list[Event], int]:
+    async def read_events(self, prefix: str, after: int, until: int) -> tuple[builtins.list[Event], int]:
         """Read logged events in (after, until] under prefix; return them and the revision read up to."""
         return await self._read(_events, prefix, after, until)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pykube_control.apiserver import resources, storage
 from pykube_control.apiserver.admission.chain import AdmissionRequest
 from pykube_control.apiserver.context import APIContext
@@ -22,8 +24,9 @@ async def admit_namespace_lifecycle(ctx: APIContext, request: AdmissionRequest) 
         return
     namespace = await _namespace(ctx, request.namespace)
     if namespace is None:
+        assert NAMESPACES is not None
         raise not_found(NAMESPACES, request.namespace)
-    if namespace.get("status", {}).get("phase") == "Terminating" or namespace.get("metadata", {}).get("deletionTimestamp"):
+    if (namespace.get("status") or {}).get("phase") == "Terminating" or (namespace.get("metadata") or {}).get("deletionTimestamp"):
         raise APIError(
             403,
             "Forbidden",
@@ -33,7 +36,7 @@ async def admit_namespace_lifecycle(ctx: APIContext, request: AdmissionRequest) 
         )
 
 
-async def _namespace(ctx: APIContext, name: str) -> dict[str, object] | None:
+async def _namespace(ctx: APIContext, name: str) -> dict[str, Any] | None:
     assert NAMESPACES is not None
     cache = ctx.cache(NAMESPACES)
     cached = cache.objects.get(storage.object_key(NAMESPACES, None, name))
