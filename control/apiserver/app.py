@@ -143,9 +143,9 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
         admin_token = credentials.admin_token
 
     server = APIServer(ctx, security, f"{advertise}:{port}")
-    runner = web.AppRunner(server.application(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(server.application(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=ssl_context, shutdown_timeout=1.0)
+    site = web.SockSite(runner, sock, ssl_context=ssl_context)
     await site.start()
     server.ready = True
     log.info("apiserver started url=%s store=%s", url, store_url.split("://")[0])

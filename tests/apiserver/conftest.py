@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pykube_control.apiserver.app import APIServerConfig, RunningAPIServer
-from tests.apiserver.server_thread import ServerThread, kubectl_binary
+from tests.apiserver.server_thread import ServerThread
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,3 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAPIServe
 def kubeconfig(server: RunningAPIServer) -> Path:
     assert server.kubeconfig is not None
     return server.kubeconfig
-
-
-@pytest.fixture
-def kubectl(kubeconfig: Path) -> Path:
-    """The kubeconfig for kubectl tests; skips when kubectl is not installed."""
-    if kubectl_binary() is None:
-        pytest.skip("kubectl not found on PATH; install kubectl 1.27 or newer to run the kubectl tests")
-    return kubeconfig

@@ -51,12 +51,22 @@ class ServerThread:
         self.loop.close()
 
 
-def kubectl_binary() -> str | None:
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OLD_KUBECTL = REPO_ROOT / ".cache" / "kubectl-1.20" / "kubectl"
+"""Debian's kubectl 1.20, unpacked here by scripts/setup."""
+
+
+def kubectl_binary(which: str = "current") -> str | None:
+    """Return the kubectl on PATH ("current") or Debian's 1.20 ("1.20"), None if missing."""
+    if which == "1.20":
+        return str(OLD_KUBECTL) if OLD_KUBECTL.exists() else None
     return shutil.which("kubectl")
 
 
-def run_kubectl(kubeconfig: Path, *args: str, input: str | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    binary = kubectl_binary()
+def run_kubectl(
+    kubeconfig: Path, *args: str, input: str | None = None, timeout: float = 60.0, binary: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    binary = binary or kubectl_binary()
     assert binary is not None
     return subprocess.run(
         [binary, f"--kubeconfig={kubeconfig}", *args],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ def test_create_existing_conflicts(api: client.ApiClient, namespace: str) -> Non
     with pytest.raises(ApiException) as info:
         core.create_namespaced_config_map(namespace, configmap("dup"))
     assert info.value.status == 409
-    assert 'configmaps "dup" already exists' in info.value.body
+    assert json.loads(info.value.body)["message"] == 'configmaps "dup" already exists'
 
 
 def test_generate_name(api: client.ApiClient, namespace: str) -> None:
@@ -172,7 +173,7 @@ def test_deployment_scale_subresource(api: client.ApiClient, namespace: str) -> 
 
 def test_unauthenticated_rejected(server: RunningAPIServer) -> None:
     configuration = client.Configuration(host=server.url)
-    configuration.verify_ssl = False
+    configuration.ssl_ca_cert = str(server.config.data_dir / "pki" / "ca.crt")
     api_client = client.ApiClient(configuration)
     try:
         with pytest.raises(ApiException) as info:
@@ -184,7 +185,7 @@ def test_unauthenticated_rejected(server: RunningAPIServer) -> None:
 
 def test_wrong_token_rejected(server: RunningAPIServer) -> None:
     configuration = client.Configuration(host=server.url, api_key={"authorization": "Bearer wrong"})
-    configuration.verify_ssl = False
+    configuration.ssl_ca_cert = str(server.config.data_dir / "pki" / "ca.crt")
     api_client = client.ApiClient(configuration)
     try:
         with pytest.raises(ApiException) as info:

@@ -27,17 +27,19 @@ from pykube_control.apiserver.validation.quantities import quantity_errors
 from pykube_control.apiserver.validation.wire import as_dict, as_int, as_list, as_str
 
 VOLUME_SOURCES = (
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
-    "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
-    "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk",
-    "photonPersistentDisk", "projected", "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral",
-    "image",
+    "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs", "iscsi",
+    "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "quobyte", "cinder", "cephfs", "downwardAPI", "fc",
+    "flexVolume", "configMap", "azureFile", "vsphereVolume", "photonPersistentDisk", "portworxVolume",
+    "azureDisk", "storageos", "projected", "scaleIO", "csi", "ephemeral", "image",
 )  # fmt: skip
 PROJECTION_SOURCES = ("secret", "configMap", "downwardAPI", "serviceAccountToken", "clusterTrustBundle")
 HOST_PATH_TYPES = ("", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket")
 MAX_FILE_MODE = 0o777
 FILE_MODE_MESSAGE = "must be a number between 0 and 0777 (octal), both inclusive"
 MIN_TOKEN_EXPIRATION_SECONDS = 600
+
+# VOLUME_SOURCES keeps Kubernetes' order, which decides the source that
+# "may not specify more than 1 volume type" names.
 
 SourceCheck = Callable[[str, dict[str, Any]], list[FieldError]]
 
