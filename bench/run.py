@@ -2,11 +2,12 @@
 
 Usage: python -m bench.run [pytest arguments, e.g. bench/bench_store.py]
 
-Runs pytest-benchmark on bench/ (or the files given), then rewrites, for
-each benchmark module that ran, its section of docs/benchmarks.md: one
-table per benchmark group with the per-operation time of every variant
-(backend or implementation) and its ratio to the first variant, plus the
-command and the machine. Sections of modules that did not run are kept.
+Runs pytest-benchmark on bench/ (or the files given). Then, for each
+benchmark module that ran, it rewrites that module's section of
+docs/benchmarks.md. A section has one table per benchmark group, with the
+per-operation time of every variant (backend or implementation) and its
+ratio to the first variant, plus the command and the machine. Sections of
+modules that did not run are kept.
 """
 
 from __future__ import annotations
@@ -151,9 +152,9 @@ def main(argv: list[str]) -> int:
     for bench in data["benchmarks"]:
         module = Path(bench["fullname"].split("::")[0]).stem.removeprefix("bench_")
         by_module[module].append(bench)
-    shown = "python -m bench.run " + " ".join(shlex.quote(a) for a in argv)
+    command_line = "python -m bench.run " + " ".join(shlex.quote(a) for a in argv)
     machine = machine_description()
-    update_page({m: render_section(m, b, shown.strip(), machine) for m, b in by_module.items()})
+    update_page({m: render_section(m, b, command_line.strip(), machine) for m, b in by_module.items()})
     print(f"bench: wrote {', '.join(sorted(by_module))} to {PAGE.relative_to(ROOT)}")
     return 0
 

@@ -33,7 +33,7 @@ SUBRESOURCE_KINDS = {
 
 
 def aggregated_version_requested(accept: str) -> str | None:
-    """Return the aggregated discovery content type the Accept header asks for first, if any."""
+    """Return the aggregated discovery content type that the Accept header requests first, if any."""
     for part in accept.split(","):
         params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
         if params.get("as") == "APIGroupDiscoveryList" and params.get("g") == "apidiscovery.k8s.io":

@@ -1,6 +1,6 @@
 """The table of resources the API server serves.
 
-Each entry says where a resource lives (group, version, plural), whether it
+Each entry describes where a resource lives (group, version, plural), whether it
 is namespaced, which subresources it has and the names kubectl knows it by.
 Discovery, routing, storage keys, OpenAPI and the Table printers all read
 this one table, so serving a new kind starts with one line here.

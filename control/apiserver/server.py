@@ -236,6 +236,3 @@ def openapi_response(request: web.Request, path: str) -> web.StreamResponse:
 def default_admission() -> list[Plugin]:
     return [admit_namespace_lifecycle]
 
-
-def hooks_summary() -> dict[str, Any]:
-    return {"admission": [p.__name__ for p in default_admission()]}

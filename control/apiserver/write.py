@@ -1,10 +1,10 @@
 """Mutating verbs: create, update, patch, delete and deletecollection.
 
 Each handler decodes and checks its input (pipeline), runs admission, then
-writes with compare-and-swap on the revision it read, so a concurrent
-writer makes the request fail with 409 Conflict (update) or retry on fresh
-state (patch, delete), never overwrite silently. Nothing is written before
-every check has passed.
+writes with compare-and-swap on the revision it read. A concurrent writer
+therefore makes an update fail with 409 Conflict, and makes a patch or
+delete retry on fresh state; no write overwrites another silently.
+Nothing is written before every check has passed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from pykube_control.apiserver import lifecycle, objects, pipeline, storage
-from pykube_control.apiserver.admission.chain import AdmissionRequest, Operation
+from pykube_control.apiserver.admission.chain import AdmissionRequest
 from pykube_control.apiserver.body import decode_document, decode_object, media_type, read_body
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.patch import InvalidPatch, UnsupportedPatchType, apply_patch
@@ -422,6 +422,3 @@ async def delete_collection(ctx: APIContext, info: RequestInfo, request: web.Req
         items.append(last)
     return json_response(list_body(resource, items, str(result.revision)))
 
-
-def operation_of(method: str) -> Operation:
-    return {"POST": "CREATE", "PUT": "UPDATE", "PATCH": "UPDATE", "DELETE": "DELETE"}[method]  # type: ignore[return-value]

@@ -1,6 +1,6 @@
 """The SQLite store backend, pykube's default.
 
-One database file in the data directory holds the whole revision log (see
+One database file in the data directory contains the whole revision log (see
 sqlite_schema). Writes go through one writer thread with group commit
 (sqlite_writer); reads run on a small pool of threads, each with its own
 connection, inside a read transaction, so a list sees one snapshot while
@@ -85,7 +85,7 @@ class SQLiteStore(Store):
     async def open(cls, path: str | os.PathLike[str]) -> SQLiteStore:
         """Open or create the store at ``path``, creating its folder if needed.
 
-        Raise StoreUnavailableError if another process holds the store.
+        Raise StoreUnavailableError if another process has the store open.
         """
         path = os.path.abspath(os.fspath(path))
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -305,7 +305,7 @@ def _list(conn: sqlite3.Connection, prefix: str, start: str, limit: int, revisio
         revision = current
     else:
         _check_revision(conn, revision)
-    # SQLite takes LIMIT -1 as no limit; one extra row tells whether more follow.
+    # SQLite reads LIMIT -1 as no limit. One extra row shows whether more follow.
     fetch = limit + 1 if limit else -1
     if revision == current:
         rows = conn.execute(sql.LIST_LATEST, (start, end, fetch)).fetchall()
