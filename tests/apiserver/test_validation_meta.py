@@ -7,16 +7,23 @@ from typing import Any
 import pytest
 
 from pykube_core.errors import ErrorType
-from pykube_control.apiserver.resources import by_kind
+from pykube_control.apiserver.resources import ResourceType, by_kind
 from pykube_control.apiserver.validation.meta import TOTAL_ANNOTATION_SIZE_LIMIT
 from pykube_control.apiserver.validation.registry import validate_create, validate_update
 
-CONFIG_MAP = by_kind("", "ConfigMap")
-NAMESPACE = by_kind("", "Namespace")
-SERVICE = by_kind("", "Service")
-NODE = by_kind("", "Node")
-EVENT = by_kind("", "Event")
-assert CONFIG_MAP and NAMESPACE and SERVICE and NODE and EVENT
+
+def served(group: str, kind: str) -> ResourceType:
+    """Return the served resource of ``kind``, failing the import when it is not served."""
+    resource = by_kind(group, kind)
+    assert resource is not None
+    return resource
+
+
+CONFIG_MAP = served("", "ConfigMap")
+NAMESPACE = served("", "Namespace")
+SERVICE = served("", "Service")
+NODE = served("", "Node")
+EVENT = served("", "Event")
 
 OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u-1", "controller": True}
 

@@ -8,11 +8,18 @@ from typing import Any
 import pytest
 
 from pykube_core.errors import ErrorType
-from pykube_control.apiserver.resources import by_kind
+from pykube_control.apiserver.resources import ResourceType, by_kind
 from pykube_control.apiserver.validation.registry import apply_defaults, validate_create, validate_update
 
-POD = by_kind("", "Pod")
-assert POD is not None
+
+def served(group: str, kind: str) -> ResourceType:
+    """Return the served resource of ``kind``, failing the import when it is not served."""
+    resource = by_kind(group, kind)
+    assert resource is not None
+    return resource
+
+
+POD = served("", "Pod")
 
 
 def pod(**spec: Any) -> dict[str, Any]:

@@ -8,12 +8,23 @@ from typing import Any
 import pytest
 
 from pykube_core.errors import ErrorType
-from pykube_control.apiserver.resources import by_kind
-from pykube_control.apiserver.validation.registry import apply_defaults, validate_create, validate_update
-from pykube_control.apiserver.validation.service import carry_over_allocations
+from pykube_control.apiserver.resources import ResourceType, by_kind
+from pykube_control.apiserver.validation.registry import (
+    apply_defaults,
+    prepare_update,
+    validate_create,
+    validate_update,
+)
 
-SERVICE = by_kind("", "Service")
-assert SERVICE is not None
+
+def served(group: str, kind: str) -> ResourceType:
+    """Return the served resource of ``kind``, failing the import when it is not served."""
+    resource = by_kind(group, kind)
+    assert resource is not None
+    return resource
+
+
+SERVICE = served("", "Service")
 
 
 def service(**spec: Any) -> dict[str, Any]:
@@ -129,10 +140,10 @@ def test_cluster_ip_unset_rejected() -> None:
     assert pairs(validate_update(SERVICE, new, old)) == [("spec.clusterIPs[0]", ErrorType.REQUIRED)]
 
 
-def test_carry_over_keeps_allocations() -> None:
+def test_prepare_update_keeps_allocations() -> None:
     old = service(type="NodePort", clusterIP="10.96.0.10", ports=[{"port": 80, "nodePort": 30080}])
     new = service(type="NodePort")
-    carry_over_allocations(new, old)
+    prepare_update(SERVICE, new, old)
     assert new["spec"]["clusterIP"] == "10.96.0.10"
     assert new["spec"]["ports"][0]["nodePort"] == 30080
     assert validate_update(SERVICE, new, old) == []

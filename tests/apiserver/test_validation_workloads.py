@@ -8,15 +8,22 @@ from typing import Any
 import pytest
 
 from pykube_core.errors import ErrorType
-from pykube_control.apiserver.resources import by_kind
+from pykube_control.apiserver.resources import ResourceType, by_kind
 from pykube_control.apiserver.validation.registry import apply_defaults, validate_create, validate_update
 
-DEPLOYMENT = by_kind("apps", "Deployment")
-REPLICA_SET = by_kind("apps", "ReplicaSet")
-DAEMON_SET = by_kind("apps", "DaemonSet")
-RC = by_kind("", "ReplicationController")
-JOB = by_kind("batch", "Job")
-assert DEPLOYMENT and REPLICA_SET and DAEMON_SET and RC and JOB
+
+def served(group: str, kind: str) -> ResourceType:
+    """Return the served resource of ``kind``, failing the import when it is not served."""
+    resource = by_kind(group, kind)
+    assert resource is not None
+    return resource
+
+
+DEPLOYMENT = served("apps", "Deployment")
+REPLICA_SET = served("apps", "ReplicaSet")
+DAEMON_SET = served("apps", "DaemonSet")
+RC = served("", "ReplicationController")
+JOB = served("batch", "Job")
 
 
 def template(restart: str = "Always", **labels: str) -> dict[str, Any]:

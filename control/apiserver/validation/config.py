@@ -2,7 +2,7 @@
 
 A Secret's ``stringData`` is write-only in Kubernetes: the API server merges
 it into ``data`` (base64-encoded, stringData winning) and never stores it.
-Defaulting does the same here, so validation sees only ``data``.
+Defaulting does the same here, so validation checks ``data`` only.
 
 Differences from Kubernetes: a ``data`` value that is not base64 is an
 "Invalid value" field error here, where Kubernetes fails the JSON decoding

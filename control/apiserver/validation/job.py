@@ -1,7 +1,7 @@
 """Job: defaults, the generated selector, and validation.
 
 Unless ``spec.manualSelector`` is true, Kubernetes generates a Job's
-selector from its uid, so two Jobs never adopt each other's pods: the
+selector from its uid, so two Jobs never adopt each other's pods. The
 template gets ``controller-uid``/``batch.kubernetes.io/controller-uid`` and
 ``job-name``/``batch.kubernetes.io/job-name`` labels, and the selector
 matches ``batch.kubernetes.io/controller-uid``. The HTTP layer sets
@@ -70,9 +70,9 @@ def default_job(obj: dict[str, Any]) -> None:
     template_meta = child_dict(template, "metadata")
     if template_meta is None:
         return
-    # Kubernetes' defaulting makes the object's labels the same Go map as the
-    # template's when the object has none, so the generated labels show up in
-    # both; copying after generation reproduces that.
+    # When the Job has no labels, Kubernetes' defaulting makes them the same
+    # Go map as the template's labels. The generated labels then show up in
+    # both, so they are copied after generation here.
     shares_labels = isinstance(template_meta.get("labels"), dict) and not meta.get("labels")
     if spec.get("manualSelector") is not True and as_str(meta.get("uid")):
         _generate_selector(spec, template_meta, as_str(meta.get("name")), as_str(meta["uid"]))

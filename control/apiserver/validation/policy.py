@@ -143,6 +143,7 @@ def _limit_order_errors(path: str, name: str, parsed: dict[str, dict[str, Quanti
     request = parsed["defaultRequest"].get(name)
     ratio = parsed["maxLimitRequestRatio"].get(name)
     errors: list[FieldError] = []
+
     if low is not None and high is not None and low > high:
         errors.append(invalid(f"{path}.min[{name}]", str(low), f"min value {low} is greater than max value {high}"))
     if request is not None and low is not None and low > request:
@@ -158,6 +159,7 @@ def _limit_order_errors(path: str, name: str, parsed: dict[str, dict[str, Quanti
         errors.append(invalid(f"{path}.default[{name}]", str(low), f"min value {low} is greater than default value {limit}"))
     if limit is not None and high is not None and limit > high:
         errors.append(invalid(f"{path}.default[{name}]", str(high), f"default value {limit} is greater than max value {high}"))
+
     if ratio is not None and ratio < Quantity.from_units(1):
         errors.append(invalid(f"{path}.maxLimitRequestRatio[{name}]", str(ratio), f"ratio {ratio} is less than 1"))
     if ratio is not None and low is not None and high is not None and low.value() > 0:

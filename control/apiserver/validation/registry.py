@@ -3,12 +3,17 @@
 The HTTP layer calls ``apply_defaults`` and then ``validate_create`` on
 create, ``apply_defaults`` and ``validate_update`` on update, and
 ``validate_status_update`` for the status subresource. Objects are plain
-dicts exactly as decoded from JSON. Validators return a list of FieldError
-(empty when valid) and never raise, whatever JSON they are given; the HTTP
+dicts exactly as decoded from JSON. Validators return a list of FieldError,
+empty when valid, and never raise, whatever JSON they are given. The HTTP
 layer turns the list into one 422 Invalid Status.
 
 The name and generateName rules need the final name, so the HTTP layer
 generates a name from generateName before calling ``validate_create``.
+Status updates are defaulted too before ``validate_status_update``, because
+Kubernetes defaults every decoded object (a Namespace's phase, for one).
+
+On update, Kubernetes keeps the cluster IPs and nodePorts a client left
+out; ``prepare_update`` does that and runs before ``apply_defaults``.
 """
 
 from __future__ import annotations
@@ -62,11 +67,17 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("scheduling.k8s.io", "PriorityClass"): policy.PRIORITY_CLASS,
     ("events.k8s.io", "Event"): events.EVENT,
 }
-"""Kind-specific rules by (group, kind); a kind missing here gets the ObjectMeta checks only."""
+"""Kind-specific rules by (group, kind). A kind missing here gets the ObjectMeta checks only."""
 
 
 def rules_for(resource: ResourceType) -> KindRules:
     return RULES.get((resource.group, resource.kind), KindRules())
+
+
+def prepare_update(resource: ResourceType, obj: dict[str, Any], old: dict[str, Any]) -> None:
+    """Copy into ``obj`` the allocated values an update may leave out (Service cluster IPs, nodePorts)."""
+    if resource.group == "" and resource.kind == "Service" and isinstance(obj, dict) and isinstance(old, dict):
+        service.carry_over_allocations(obj, old)
 
 
 def apply_defaults(resource: ResourceType, obj: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """PersistentVolume, PersistentVolumeClaim and StorageClass: defaults and validation.
 
-Differences from Kubernetes (1.32): PV source-specific checks cover
-hostPath, local, nfs and csi only; the PVC update rule leaves out
-volumeAttributesClassName, whose feature is off by default.
+Differences from Kubernetes (1.32):
+
+- PV source-specific checks cover hostPath, local, nfs and csi only.
+- The PVC update rule leaves out volumeAttributesClassName, because its
+  feature gate is off by default.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Only the sources pykube's node agent can mount (emptyDir, hostPath,
 configMap, secret, persistentVolumeClaim, projected, downwardAPI) get
-source-specific checks; other Kubernetes sources are counted so that "more
-than one source" is reported, and otherwise pass unchecked.
+source-specific checks. Other Kubernetes sources are counted, so a volume
+with two sources is still reported, but their fields pass unchecked.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pykube_control.apiserver.validation.formats import config_key_messages
 from pykube_control.apiserver.validation.quantities import quantity_errors
 from pykube_control.apiserver.validation.wire import as_dict, as_int, as_list, as_str
 
+# Kubernetes' order: the error "may not specify more than 1 volume type"
+# names every source after the first one found in this order.
 VOLUME_SOURCES = (
     "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs", "iscsi",
     "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "quobyte", "cinder", "cephfs", "downwardAPI", "fc",
@@ -37,9 +39,6 @@ HOST_PATH_TYPES = ("", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCre
 MAX_FILE_MODE = 0o777
 FILE_MODE_MESSAGE = "must be a number between 0 and 0777 (octal), both inclusive"
 MIN_TOKEN_EXPIRATION_SECONDS = 600
-
-# VOLUME_SOURCES keeps Kubernetes' order, which decides the source that
-# "may not specify more than 1 volume type" names.
 
 SourceCheck = Callable[[str, dict[str, Any]], list[FieldError]]
 
