@@ -133,6 +133,9 @@ def defaults_and_validate_create(resource: ResourceType, obj: Object) -> None:
 
 
 def defaults_and_validate_update(resource: ResourceType, obj: Object, old: Object, *, status: bool) -> None:
+    # Keep what the server allocated (a Service's cluster IPs, node ports)
+    # when the client's update leaves it out, as Kubernetes does.
+    validation.prepare_update(resource, obj, old)
     validation.apply_defaults(resource, obj)
     if status:
         errors = validation.validate_status_update(resource, obj, old)
