@@ -18,7 +18,7 @@ allocated by an in-place resize are ignored.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pykube_core.quantity import Quantity, parse_quantity
 
@@ -72,7 +72,7 @@ def container_requirements(container: Object) -> tuple[ResourceList, ResourceLis
 
 def pod_requests(pod: Object, *, overhead: bool) -> ResourceList:
     """Return the requests of the whole pod; ``overhead`` adds ``spec.overhead`` as quota does."""
-    totals = _pod_totals(pod, 0)
+    totals = _pod_totals(pod, "requests")
     if overhead:
         add_into(totals, parse_resource_list((pod.get("spec") or {}).get("overhead")))
     return totals
@@ -80,7 +80,7 @@ def pod_requests(pod: Object, *, overhead: bool) -> ResourceList:
 
 def pod_limits(pod: Object, *, overhead: bool) -> ResourceList:
     """Return the limits of the whole pod; ``overhead`` adds ``spec.overhead`` to each resource that has a limit."""
-    totals = _pod_totals(pod, 1)
+    totals = _pod_totals(pod, "limits")
     if overhead:
         for name, quantity in parse_resource_list((pod.get("spec") or {}).get("overhead")).items():
             if name in totals:
@@ -88,20 +88,21 @@ def pod_limits(pod: Object, *, overhead: bool) -> ResourceList:
     return totals
 
 
-def _pod_totals(pod: Object, which: int) -> ResourceList:
-    """Sum requests (``which`` 0) or limits (1) over the pod's containers as the module docstring says."""
+def _pod_totals(pod: Object, kind: Literal["requests", "limits"]) -> ResourceList:
+    """Sum the requests or limits of the pod's containers, with init containers as the module docstring describes."""
+    column = 0 if kind == "requests" else 1
     spec = pod.get("spec") or {}
     totals: ResourceList = {}
     for container in spec.get("containers") or []:
         if isinstance(container, dict):
-            add_into(totals, container_requirements(container)[which])
+            add_into(totals, container_requirements(container)[column])
 
     sidecars: ResourceList = {}
     largest_init: ResourceList = {}
     for container in spec.get("initContainers") or []:
         if not isinstance(container, dict):
             continue
-        own = container_requirements(container)[which]
+        own = container_requirements(container)[column]
         if container.get("restartPolicy") == "Always":
             add_into(totals, own)
             add_into(sidecars, own)
