@@ -25,6 +25,8 @@ from pykube_core import __version__
 from pykube_control.apiserver import discovery, openapi, read, subresources, write
 from pykube_control.apiserver.admission.chain import Plugin
 from pykube_control.apiserver.admission.lifecycle import admit_namespace_lifecycle
+from pykube_control.apiserver.admission.limitranger import admit_limit_ranger
+from pykube_control.apiserver.admission.quota import admit_resource_quota
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.request_info import RequestInfo, not_found_path, parse_resource_path
 from pykube_control.apiserver.responses import json_response
@@ -234,5 +236,10 @@ def openapi_response(request: web.Request, path: str) -> web.StreamResponse:
 
 
 def default_admission() -> list[Plugin]:
-    return [admit_namespace_lifecycle]
+    """Return the admission chain in Kubernetes' order.
+
+    The quota plugin stays last because it charges usage that only a
+    successful write may keep.
+    """
+    return [admit_namespace_lifecycle, admit_limit_ranger, admit_resource_quota]
 

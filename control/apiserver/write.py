@@ -56,8 +56,13 @@ def dry_run(request: web.Request) -> bool:
 
 
 async def admit(ctx: APIContext, req: AdmissionRequest) -> None:
-    for plugin in ctx.admission_plugins:
-        await plugin(ctx, req)
+    """Run the admission chain; undo what earlier plugins charged if a later one rejects."""
+    try:
+        for plugin in ctx.admission_plugins:
+            await plugin(ctx, req)
+    except BaseException:
+        await rollback(req)
+        raise
 
 
 async def rollback(req: AdmissionRequest) -> None:
@@ -362,6 +367,9 @@ async def delete_one(
         except KeyNotFoundError:
             await rollback(req)
             raise not_found(resource, name) from None
+        except BaseException:
+            await rollback(req)
+            raise
         return storage.decode(deleted.prev.value, deleted.revision), True
     raise conflict(resource, name, "too many concurrent writers; retry")
 
