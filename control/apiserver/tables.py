@@ -201,6 +201,18 @@ def _event_last_seen(event: Object) -> str:
     return human_duration_since(stamp) if isinstance(stamp, str) else "<unknown>"
 
 
+def _quota_usage(limits: bool) -> Callable[[Object], Cell]:
+    """Return the cell of a quota's REQUEST or LIMIT column: "name: used/hard" pairs, sorted."""
+
+    def cell(quota: Object) -> Cell:
+        hard = _get(quota, "status", "hard") or _get(quota, "spec", "hard") or {}
+        used = _get(quota, "status", "used") or {}
+        names = sorted(n for n in hard if n.startswith("limits.") == limits)
+        return ", ".join(f"{n}: {used.get(n, '0')}/{hard[n]}" for n in names)
+
+    return cell
+
+
 NAME: Column = ("Name", "string", 0, _name)
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -279,6 +291,7 @@ COLUMNS: dict[str, list[Column]] = {
         AGE,
         ("Selector", "string", 1, lambda s: _selector_text(_get(s, "spec", "selector"))),
     ],
+    "resourcequotas": [NAME, AGE, ("Request", "string", 0, _quota_usage(False)), ("Limit", "string", 0, _quota_usage(True))],
     "configmaps": [NAME, ("Data", "integer", 0, lambda c: len(_get(c, "data") or {}) + len(_get(c, "binaryData") or {})), AGE],
     "secrets": [
         NAME,
