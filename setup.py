@@ -56,6 +56,18 @@ cpp_extensions = [
         cxx_std=17,
         extra_compile_args=["-O3"],
     ),
+    Pybind11Extension(
+        "pykube_core._watchhub_native",
+        sources=[
+            "csrc/selector/match.cpp",
+            "csrc/watchhub/hub.cpp",
+            "csrc/watchhub/bindings.cpp",
+        ],
+        include_dirs=["csrc"],
+        define_macros=DEBUG_MACROS,
+        cxx_std=17,
+        extra_compile_args=["-O3"],
+    ),
 ]
 
 cython_extensions = cythonize(

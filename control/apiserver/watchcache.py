@@ -4,10 +4,12 @@ For each resource the cache lists the store once, then follows one store
 watch on the resource's prefix. It keeps the current objects (for initial
 events and ``resourceVersion=0`` lists) and a window of recent events, and
 serializes each event once. Every API watch request becomes a Subscriber
-with a bounded frame buffer: publishing appends to buffers and never waits,
-so a slow client cannot slow the others. A subscriber whose buffer
-overflows is closed with an error event and resumes from its last
-revision, as client-go's reflector does.
+registered in the resource's WatchHub (pykube_core.watch_hub), which keeps
+a bounded queue per subscriber. Publishing visits only the subscribers the
+event can concern, appends to their queues and never waits, so a slow
+client cannot slow the others. A subscriber whose queue overflows is closed
+with an error event and resumes from its last revision, as client-go's
+reflector does.
 
 A watch that starts before the window (after a restart, say) reads the
 store's own history through a private store watch instead, so it resumes
@@ -25,9 +27,11 @@ from typing import Any
 
 import orjson
 
+from pykube_core.watch_hub import ObjectState, WatcherId, WatchEventType, WatchHub
+
 from pykube_control.apiserver import storage
 from pykube_control.apiserver.resources import ResourceType
-from pykube_control.apiserver.selection import Filter
+from pykube_control.apiserver.selection import Filter, field_names, object_fields, object_labels
 from pykube_control.apiserver.status import status_body
 from pykube_control.store.errors import CompactedError, StoreError
 from pykube_control.store.interface import Event, EventType, Store
@@ -63,6 +67,25 @@ class CacheEvent:
         return b'{"type":"' + event_type.encode() + b'","object":' + self.raw + b"}\n"
 
 
+class _PublishedEvent:
+    """A CacheEvent in the hub, with its frames built once per event type.
+
+    The hub drops it when the last subscriber queue that contains it is drained.
+    """
+
+    __slots__ = ("event", "_frames")
+
+    def __init__(self, event: CacheEvent) -> None:
+        self.event = event
+        self._frames: dict[str, bytes] = {}
+
+    def frame(self, event_type: str) -> bytes:
+        frame = self._frames.get(event_type)
+        if frame is None:
+            frame = self._frames[event_type] = self.event.frame(event_type)
+        return frame
+
+
 def frame_for(event_type: str, obj: Object) -> bytes:
     return b'{"type":"' + event_type.encode() + b'","object":' + orjson.dumps(obj) + b"}\n"
 
@@ -93,13 +116,44 @@ class Subscriber:
 
     def __init__(self, selection: Filter, after_revision: int, buffer_size: int = SUBSCRIBER_BUFFER) -> None:
         self.selection = selection
-        self.revision = after_revision
-        """Revision of the last event queued (or the start revision)."""
+        self._revision = after_revision
         self.frames: collections.deque[bytes] = collections.deque()
         self.buffer_size = buffer_size
         self.wakeup = asyncio.Event()
         self.closed = False
         self.error: Object | None = None
+        self._hub: WatchHub[_PublishedEvent] | None = None
+        self.watcher_id: WatcherId | None = None
+        """Id in the cache's hub once registered there; None when fed by offer()."""
+
+    @property
+    def revision(self) -> int:
+        """Revision of the last event queued (or the start revision).
+
+        A subscriber in the hub with nothing queued there has seen every
+        event the hub published since it registered, so it is at the hub's
+        last revision.
+        """
+        hub, watcher_id = self._hub, self.watcher_id
+        if hub is None or watcher_id is None or self.closed or hub.last_slot is None:
+            return self._revision
+        if hub.pending(watcher_id) or hub.overflowed(watcher_id):
+            return self._revision
+        return max(self._revision, hub.last_slot)
+
+    @revision.setter
+    def revision(self, revision: int) -> None:
+        self._revision = revision
+
+    def attach(self, hub: WatchHub[_PublishedEvent], watcher_id: WatcherId) -> None:
+        """Take further events from ``hub``'s queue ``watcher_id`` instead of offer()."""
+        self._hub = hub
+        self.watcher_id = watcher_id
+
+    def detach(self) -> None:
+        if self._hub is not None and self.watcher_id is not None:
+            self._hub.remove_watcher(self.watcher_id)
+        self._hub = None
 
     def offer(self, event: CacheEvent) -> None:
         if self.closed or event.revision <= self.revision:
@@ -109,17 +163,35 @@ class Subscriber:
         if event_type is None:
             return
         if len(self.frames) >= self.buffer_size:
-            self.fail(
-                429,
-                "TooManyRequests",
-                f"watch closed because it fell more than {self.buffer_size} events behind; "
-                f"resume from resourceVersion {self.revision - 1}",
-            )
+            self._fail_too_slow(self.revision)
             return
         self.frames.append(event.frame(event_type))
         self.wakeup.set()
 
+    def _drain_hub(self) -> None:
+        """Move the frames queued in the hub to ``frames``, or fail if the queue overflowed."""
+        if self._hub is None or self.watcher_id is None or self.closed:
+            return
+        revision = self.revision
+        drained = self._hub.drain(self.watcher_id)
+        for published, event_type in drained.deliveries():
+            self.frames.append(published.frame(event_type.name))
+            revision = published.event.revision
+        self._revision = max(self._revision, revision)
+        if drained.overflow_slot is not None:
+            self._fail_too_slow(drained.overflow_slot)
+
+    def _fail_too_slow(self, revision: int) -> None:
+        """Close the watch because the event at ``revision`` found the buffer full."""
+        self.fail(
+            429,
+            "TooManyRequests",
+            f"watch closed because it fell more than {self.buffer_size} events behind; "
+            f"resume from resourceVersion {revision - 1}",
+        )
+
     def push(self, frame: bytes) -> None:
+        self._drain_hub()
         self.frames.append(frame)
         self.wakeup.set()
 
@@ -134,6 +206,7 @@ class Subscriber:
         self.wakeup.set()
 
     def take(self) -> list[bytes]:
+        self._drain_hub()
         frames = list(self.frames)
         self.frames.clear()
         self.wakeup.clear()
@@ -154,6 +227,11 @@ class WatchCache:
         self.start_revision = 0
         """Revision of the list the cache was built from; the window starts after it."""
         self.subscribers: set[Subscriber] = set()
+        names = field_names(resource)
+        self.hub: WatchHub[_PublishedEvent] = WatchHub(
+            names, index_field="spec.nodeName" if "spec.nodeName" in names else None
+        )
+        self._hub_subscribers: dict[WatcherId, Subscriber] = {}
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._revision_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -224,9 +302,28 @@ class WatchCache:
         cached = CacheEvent(event.revision, _TYPES[event.type], obj, prev, raw)
         self.events.append(cached)
         self.revision = event.revision
-        for subscriber in list(self.subscribers):
-            subscriber.offer(cached)
+        if self._hub_subscribers:
+            # NOTE: the hub matches an update whose previous version was
+            # compacted as unchanged, so a filtered watcher gets MODIFIED where
+            # event_type_for (window replay, store history) gives ADDED.
+            woken = self.hub.publish(
+                event.revision,
+                _PublishedEvent(cached),
+                WatchEventType[cached.type],
+                self._object_state(obj),
+                None if prev is None else self._object_state(prev),
+            )
+            for watcher_id in woken.tolist():
+                self._hub_subscribers[watcher_id].wakeup.set()
         self._wake_revision_waiters()
+
+    def _object_state(self, obj: Object) -> ObjectState:
+        namespace = obj.get("metadata", {}).get("namespace")
+        return ObjectState(
+            namespace if isinstance(namespace, str) else "",
+            object_labels(obj),
+            object_fields(self.resource, obj),
+        )
 
     # --- waiting for a revision ---------------------------------------------
 
@@ -275,18 +372,34 @@ class WatchCache:
                 obj, raw = self.objects[key]
                 if selection.matches(obj):
                     subscriber.push(b'{"type":"ADDED","object":' + raw + b"}\n")
-            self.subscribers.add(subscriber)
+            self._register(subscriber)
             return subscriber
         if after_revision < self.start_revision:
             return None
         subscriber = Subscriber(selection, after_revision)
         for event in self.events:
             subscriber.offer(event)
-        self.subscribers.add(subscriber)
+        self._register(subscriber)
         return subscriber
+
+    def _register(self, subscriber: Subscriber) -> None:
+        """Feed ``subscriber`` every event after the cache revision through the hub."""
+        selection = subscriber.selection
+        watcher_id = self.hub.add_watcher(
+            namespace=selection.namespace,
+            labels=selection.labels,
+            fields=selection.fields,
+            capacity=subscriber.buffer_size,
+        )
+        subscriber.attach(self.hub, watcher_id)
+        self._hub_subscribers[watcher_id] = subscriber
+        self.subscribers.add(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        if subscriber.watcher_id is not None:
+            self._hub_subscribers.pop(subscriber.watcher_id, None)
+        subscriber.detach()
 
     def bookmark_frame(self, revision: int) -> bytes:
         obj = {
