@@ -227,6 +227,8 @@ class WatchHub(Generic[PayloadT]):
             index_column = self._columns[index_field]
         factory = kernel if kernel is not None else default_hub_factory()
         self._kernel = factory(len(self._field_names), index_column)
+        # NOTE: entries stay after the watchers that named them are removed,
+        # so a long-lived hub keeps every string any past watcher named.
         self._namespace_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._value_ids: dict[str, int] = {}
