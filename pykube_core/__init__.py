@@ -11,7 +11,7 @@ def native_status() -> dict[str, str]:
     import importlib
 
     status = {}
-    for name in ("pykube_core._selector_native", "pykube_core._quantity_native"):
+    for name in ("pykube_core._selector_native", "pykube_core._quantity_native", "pykube_core._watchhub_native"):
         try:
             importlib.import_module(name)
             status[name] = "loaded"

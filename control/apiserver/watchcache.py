@@ -22,7 +22,6 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -411,8 +410,7 @@ class WatchCache:
 
 
 async def follow_store_history(
-    store: Store, resource: ResourceType, subscriber: Subscriber, after_revision: int,
-    until: Callable[[], Awaitable[None]] | None = None,
+    store: Store, resource: ResourceType, subscriber: Subscriber, after_revision: int
 ) -> None:
     """Feed ``subscriber`` from the store's own history (for watches older than the window)."""
     watch = store.watch(storage.list_prefix(resource, None), after_revision=after_revision)
