@@ -1,0 +1,46 @@
+"""The scheduler core: a dense node table and kube-scheduler's filter and score plugins.
+
+NodeTable stores every node as arrays. Scheduler filters, scores and selects
+over it with native kernels (pykube_core.scheduler._native) or their
+pure-Python twin (PYKUBE_PURE_PYTHON=1). The scheduler daemon in
+pykube_control drives it; this package does no I/O.
+"""
+
+from pykube_core.scheduler.arrays import FilterPlugin, ScorePlugin, Status, Strategy
+from pykube_core.scheduler.framework import (
+    DEFAULT_WEIGHTS,
+    PURE_PYTHON_KERNEL,
+    FilterResult,
+    NodeVerdict,
+    Profile,
+    ScheduleResult,
+    Scheduler,
+    SchedulerKernel,
+    ShapePoint,
+    default_kernel,
+    native_kernel,
+)
+from pykube_core.scheduler.node_table import NodeTable
+from pykube_core.scheduler.reasons import summarize
+from pykube_core.scheduler.requests import pod_requests
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "PURE_PYTHON_KERNEL",
+    "FilterPlugin",
+    "FilterResult",
+    "NodeTable",
+    "NodeVerdict",
+    "Profile",
+    "ScheduleResult",
+    "ScorePlugin",
+    "Scheduler",
+    "SchedulerKernel",
+    "ShapePoint",
+    "Status",
+    "Strategy",
+    "default_kernel",
+    "native_kernel",
+    "pod_requests",
+    "summarize",
+]

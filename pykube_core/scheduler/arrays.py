@@ -1,0 +1,242 @@
+"""The arrays that cross into the scheduler kernels, and the codes inside them.
+
+NodeArrays is a snapshot of a NodeTable, PodArrays one compiled pod and
+ScoringArrays a profile's scoring settings. The native kernel
+(pykube_core.scheduler._native) reads their fields by name, and the
+pure-Python twin (_reference) reads the same objects, so both take exactly
+the same input. csrc/scheduler/kernels.h describes every field; the codes
+below must keep the values of the enums there.
+
+All strings (label keys and values, taint keys and values, node names, IP
+addresses, image names) are interned to int32 ids by one interner per table.
+A pod string that no node has compiles to UNKNOWN_ID, which equals no
+interned id.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Resource columns; extended resources follow from FIRST_EXTENDED_COLUMN in
+# the order the table first meets them.
+CPU_COLUMN = 0
+MEMORY_COLUMN = 1
+EPHEMERAL_STORAGE_COLUMN = 2
+PODS_COLUMN = 3
+FIRST_EXTENDED_COLUMN = 4
+BASE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+
+# Id of a pod string that no node uses.
+UNKNOWN_ID = -2
+# Id of an empty toleration key (matches every key) and of an empty spec.nodeName.
+ANY_ID = -1
+# Id of the 0.0.0.0 address in host port arrays.
+WILDCARD_IP = -1
+
+MAX_NODE_SCORE = 100
+
+
+class Status(enum.IntEnum):
+    """Filter verdict of one node."""
+
+    FITS = 0
+    UNSCHEDULABLE = 1
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 2
+
+
+class FilterPlugin(enum.IntEnum):
+    """Filter plugins in the order of kube-scheduler's default profile."""
+
+    NONE = 0
+    NODE_UNSCHEDULABLE = 1
+    NODE_NAME = 2
+    TAINT_TOLERATION = 3
+    NODE_AFFINITY = 4
+    NODE_PORTS = 5
+    NODE_RESOURCES_FIT = 6
+
+
+class ScorePlugin(enum.IntEnum):
+    """Columns of the score matrices."""
+
+    TAINT_TOLERATION = 0
+    NODE_AFFINITY = 1
+    NODE_RESOURCES_FIT = 2
+    BALANCED_ALLOCATION = 3
+    IMAGE_LOCALITY = 4
+
+
+SCORE_PLUGIN_COUNT = len(ScorePlugin)
+
+
+class TaintEffect(enum.IntEnum):
+    NO_SCHEDULE = 0
+    PREFER_NO_SCHEDULE = 1
+    NO_EXECUTE = 2
+    OTHER = 3
+    ANY = -1
+
+
+class TolerationOp(enum.IntEnum):
+    EQUAL = 0
+    EXISTS = 1
+    INVALID = 2
+
+
+class RequirementOp(enum.IntEnum):
+    """Node selector requirement operators; NEVER is an unparseable requirement."""
+
+    IN = 0
+    NOT_IN = 1
+    EXISTS = 2
+    DOES_NOT_EXIST = 3
+    GREATER_THAN = 4
+    LESS_THAN = 5
+    NAME_IN = 6
+    NAME_NOT_IN = 7
+    NEVER = 8
+
+
+class TermKind(enum.IntEnum):
+    SELECTOR = 0
+    REQUIRED = 1
+    PREFERRED = 2
+
+
+class Strategy(enum.IntEnum):
+    """NodeResourcesFit scoring strategies."""
+
+    LEAST_ALLOCATED = 0
+    MOST_ALLOCATED = 1
+    REQUESTED_TO_CAPACITY_RATIO = 2
+
+
+class Normalization(enum.IntEnum):
+    NONE = 0
+    DEFAULT = 1
+    REVERSE = 2
+
+
+class Protocol(enum.IntEnum):
+    TCP = 0
+    UDP = 1
+    SCTP = 2
+
+
+@dataclass(frozen=True)
+class NodeArrays:
+    """The node table as kernel input: N nodes, R resource columns.
+
+    Row-major 2-D arrays are N x R (allocatable, requested) and N x 2
+    (nonzero_requested: cpu and memory with the scoring defaults). The
+    ragged data is CSR: the labels of row i are label_keys and label_values
+    in [label_offsets[i], label_offsets[i + 1]), sorted by key, and likewise
+    taints, used host ports and images. string_numbers, string_is_number and
+    image_node_counts have one entry per interned string.
+    """
+
+    allocatable: NDArray[np.int64]
+    requested: NDArray[np.int64]
+    nonzero_requested: NDArray[np.int64]
+    unschedulable: NDArray[np.uint8]
+    name_ids: NDArray[np.int32]
+    label_offsets: NDArray[np.int64]
+    label_keys: NDArray[np.int32]
+    label_values: NDArray[np.int32]
+    string_numbers: NDArray[np.int64]
+    string_is_number: NDArray[np.uint8]
+    taint_offsets: NDArray[np.int64]
+    taint_keys: NDArray[np.int32]
+    taint_values: NDArray[np.int32]
+    taint_effects: NDArray[np.int8]
+    port_offsets: NDArray[np.int64]
+    port_ips: NDArray[np.int32]
+    port_numbers: NDArray[np.int32]
+    port_protocols: NDArray[np.int8]
+    image_offsets: NDArray[np.int64]
+    image_ids: NDArray[np.int32]
+    image_sizes: NDArray[np.int64]
+    image_node_counts: NDArray[np.int32]
+
+    @property
+    def node_count(self) -> int:
+        return int(self.allocatable.shape[0])
+
+
+@dataclass(frozen=True)
+class PodArrays:
+    """One pod compiled against a table's interner and resource columns.
+
+    Affinity is a list of terms, each a range of requirements: SELECTOR
+    terms (spec.nodeSelector) must all match, at least one REQUIRED term must
+    match when there are any, and each matching PREFERRED term adds its
+    weight to the NodeAffinity score. Requirement r's sorted value ids are
+    requirement_values[requirement_value_offsets[r]:...[r + 1]].
+    """
+
+    requests: NDArray[np.int64]
+    nonzero_requests: NDArray[np.int64]
+    node_name_id: int
+    tolerates_unschedulable: bool
+    toleration_keys: NDArray[np.int32]
+    toleration_ops: NDArray[np.int8]
+    toleration_values: NDArray[np.int32]
+    toleration_effects: NDArray[np.int8]
+    term_kinds: NDArray[np.int8]
+    term_weights: NDArray[np.int64]
+    term_offsets: NDArray[np.int64]
+    requirement_ops: NDArray[np.int8]
+    requirement_keys: NDArray[np.int32]
+    requirement_numbers: NDArray[np.int64]
+    requirement_value_offsets: NDArray[np.int64]
+    requirement_values: NDArray[np.int32]
+    port_ips: NDArray[np.int32]
+    port_numbers: NDArray[np.int32]
+    port_protocols: NDArray[np.int8]
+    image_ids: NDArray[np.int32]
+    container_count: int
+
+
+@dataclass(frozen=True)
+class ScoringArrays:
+    """A profile's NodeResourcesFit and BalancedAllocation settings as columns.
+
+    shape_utilization (percent) and shape_scores (0-100) are the points of
+    RequestedToCapacityRatio's piecewise linear function.
+    """
+
+    strategy: int
+    fit_columns: NDArray[np.int64]
+    fit_weights: NDArray[np.int64]
+    shape_utilization: NDArray[np.int64]
+    shape_scores: NDArray[np.int64]
+    balanced_columns: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class FilterArrays:
+    """Kernel output of the filters, one entry per node row.
+
+    detail is the taint index of the first untolerated taint for
+    TAINT_TOLERATION, and -1 otherwise. insufficient (N x R) is 1 for each
+    resource that NodeResourcesFit found short.
+    """
+
+    status: NDArray[np.int8]
+    plugin: NDArray[np.int8]
+    detail: NDArray[np.int64]
+    insufficient: NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Kernel output of select_node over the candidate rows."""
+
+    normalized: NDArray[np.int64]
+    totals: NDArray[np.int64]
+    selected: int
+    rng_state: int

@@ -1,0 +1,353 @@
+"""Scheduler: filter, score and select a node for a pod over a NodeTable.
+
+This module contains the policy around the kernels: which kernel runs, the
+profile (plugin weights, normalisation and the NodeResourcesFit scoring
+strategy), the reason strings, and the random state for tie-breaking. The
+kernels (pykube_core.scheduler._native and its pure-Python twin _reference)
+only loop over arrays.
+
+One scheduling cycle, as in kube-scheduler's default profile:
+
+1. Filter every node with NodeUnschedulable, NodeName, TaintToleration,
+   NodeAffinity, NodePorts and NodeResourcesFit, in that order; a node
+   reports the first plugin that rejects it.
+2. Score the feasible nodes: TaintToleration (weight 3), NodeAffinity (2),
+   NodeResourcesFit (1), NodeResourcesBalancedAllocation (1) and
+   ImageLocality (1), each 0-100 after normalisation.
+3. Select the highest weighted total, breaking ties uniformly at random
+   with a seedable splitmix64 generator shared by both kernels.
+
+Differences from kube-scheduler (Kubernetes 1.35):
+
+- Every node is filtered and scored; kube-scheduler stops after
+  percentageOfNodesToScore feasible nodes in large clusters and rotates its
+  starting node between cycles.
+- PreFilter results are not used: a pod with spec.nodeName or a
+  metadata.name field selector is filtered against every node, so other
+  nodes report the filter's reason, where kube-scheduler reports them as
+  not considered.
+- PodTopologySpread, InterPodAffinity, volume plugins, DRA and preemption
+  are not implemented yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pykube_core.scheduler import _reference
+from pykube_core.scheduler.arrays import (
+    SCORE_PLUGIN_COUNT,
+    FilterArrays,
+    FilterPlugin,
+    NodeArrays,
+    Normalization,
+    PodArrays,
+    ScorePlugin,
+    ScoringArrays,
+    Selection,
+    Status,
+    Strategy,
+)
+from pykube_core.scheduler.node_table import NodeTable
+from pykube_core.scheduler.pod_arrays import compile_pod
+from pykube_core.scheduler.reasons import (
+    FIXED_REASONS,
+    PLUGIN_NAMES,
+    insufficient_reasons,
+    summarize,
+    untolerated_taint_reason,
+)
+
+logger = logging.getLogger("pykube.scheduler")
+
+# kube-scheduler's default profile weights (KubeSchedulerConfiguration v1).
+DEFAULT_WEIGHTS: Mapping[ScorePlugin, int] = {
+    ScorePlugin.TAINT_TOLERATION: 3,
+    ScorePlugin.NODE_AFFINITY: 2,
+    ScorePlugin.NODE_RESOURCES_FIT: 1,
+    ScorePlugin.BALANCED_ALLOCATION: 1,
+    ScorePlugin.IMAGE_LOCALITY: 1,
+}
+
+# Normalisation per score plugin: fewer untolerated PreferNoSchedule taints
+# is better, a larger matched preferred weight is better, and the other
+# plugins already score 0-100.
+NORMALIZATION = np.array(
+    [Normalization.REVERSE, Normalization.DEFAULT, Normalization.NONE, Normalization.NONE, Normalization.NONE],
+    dtype=np.int8,
+)
+
+# RequestedToCapacityRatio shape scores are 0-10 in kube-scheduler's
+# configuration and scaled by this factor to the 0-100 node score.
+SHAPE_SCORE_SCALE = 10
+
+
+class _FilterKernel(Protocol):
+    def __call__(
+        self, nodes: NodeArrays, pod: PodArrays, /
+    ) -> tuple[NDArray[np.int8], NDArray[np.int8], NDArray[np.int64], NDArray[np.uint8]]: ...
+
+
+class _ScoreKernel(Protocol):
+    def __call__(
+        self, nodes: NodeArrays, pod: PodArrays, scoring: ScoringArrays, candidates: NDArray[np.int64], /
+    ) -> NDArray[np.int64]: ...
+
+
+class _SelectKernel(Protocol):
+    def __call__(
+        self, raw_scores: NDArray[np.int64], weights: NDArray[np.int64], modes: NDArray[np.int8], rng_state: int, /
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], int, int]: ...
+
+
+@dataclass(frozen=True)
+class SchedulerKernel:
+    """The three kernel functions: _native's or _reference's."""
+
+    name: str
+    filter_nodes: _FilterKernel
+    score_nodes: _ScoreKernel
+    select_node: _SelectKernel
+
+
+PURE_PYTHON_KERNEL = SchedulerKernel(
+    "py", _reference.filter_nodes, _reference.score_nodes, _reference.select_node
+)
+
+
+def native_kernel() -> SchedulerKernel:
+    """Return the C++ kernels; raises ImportError when the extension is not built."""
+    from pykube_core.scheduler import _native
+
+    return SchedulerKernel("native", _native.filter_nodes, _native.score_nodes, _native.select_node)
+
+
+def default_kernel() -> SchedulerKernel:
+    """Return the native kernels, or the pure-Python twin when forced or not built."""
+    if os.environ.get("PYKUBE_PURE_PYTHON") == "1":
+        return PURE_PYTHON_KERNEL
+    try:
+        return native_kernel()
+    except ImportError as error:
+        logger.warning(
+            "native scheduler kernel unavailable, using pure Python: error=%s "
+            "hint='python setup.py build_ext --inplace'",
+            error,
+        )
+        return PURE_PYTHON_KERNEL
+
+
+@dataclass(frozen=True)
+class ShapePoint:
+    """A RequestedToCapacityRatio point: utilization in percent, score 0-10."""
+
+    utilization: int
+    score: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Scoring settings of a scheduler profile, defaulting to kube-scheduler's default profile.
+
+    fit_resources and their weights feed NodeResourcesFit's strategy;
+    shape is required for REQUESTED_TO_CAPACITY_RATIO. legacy_taint_reason
+    names the untolerated taint in the reason, as Kubernetes 1.34.1 and
+    older did.
+    """
+
+    strategy: Strategy = Strategy.LEAST_ALLOCATED
+    fit_resources: tuple[tuple[str, int], ...] = (("cpu", 1), ("memory", 1))
+    shape: tuple[ShapePoint, ...] = ()
+    balanced_resources: tuple[str, ...] = ("cpu", "memory")
+    weights: Mapping[ScorePlugin, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    legacy_taint_reason: bool = False
+
+    def __post_init__(self) -> None:
+        for name, weight in self.fit_resources:
+            if weight <= 0:
+                raise ValueError(f"Profile.fit_resources: weight of {name!r} is {weight}; use a positive integer")
+        if self.strategy == Strategy.REQUESTED_TO_CAPACITY_RATIO and not self.shape:
+            raise ValueError("Profile.shape: RequestedToCapacityRatio needs at least one shape point")
+        previous = -1
+        for point in self.shape:
+            if not 0 <= point.utilization <= 100 or point.utilization <= previous:
+                raise ValueError(
+                    f"Profile.shape: utilization {point.utilization} must be 0-100 and increase strictly"
+                )
+            if not 0 <= point.score <= 10:
+                raise ValueError(f"Profile.shape: score {point.score} must be 0-10")
+            previous = point.utilization
+        unknown = set(self.weights) - set(ScorePlugin)
+        if unknown or any(weight < 0 for weight in self.weights.values()):
+            raise ValueError(f"Profile.weights: expected non-negative weights per ScorePlugin, got {self.weights!r}")
+
+    def scoring_arrays(self, table: NodeTable) -> ScoringArrays:
+        """Return the settings as kernel arrays, resolving resource names to the table's columns."""
+        return ScoringArrays(
+            strategy=int(self.strategy),
+            fit_columns=np.array([table.column_of(name) for name, _ in self.fit_resources], dtype=np.int64),
+            fit_weights=np.array([weight for _, weight in self.fit_resources], dtype=np.int64),
+            shape_utilization=np.array([p.utilization for p in self.shape], dtype=np.int64),
+            shape_scores=np.array([p.score * SHAPE_SCORE_SCALE for p in self.shape], dtype=np.int64),
+            balanced_columns=np.array([table.column_of(name) for name in self.balanced_resources], dtype=np.int64),
+        )
+
+    def weight_array(self) -> NDArray[np.int64]:
+        return np.array([self.weights.get(plugin, 0) for plugin in ScorePlugin], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NodeVerdict:
+    """Why one node was rejected: the status, the plugin and its reasons."""
+
+    node: str
+    status: Status
+    plugin: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """The filter outcome of one pod over every node of the table."""
+
+    node_names: tuple[str, ...]
+    arrays: FilterArrays
+    rejected: tuple[NodeVerdict, ...]
+
+    @property
+    def feasible_rows(self) -> NDArray[np.int64]:
+        return np.flatnonzero(self.arrays.status == Status.FITS).astype(np.int64)
+
+    @property
+    def feasible(self) -> tuple[str, ...]:
+        return tuple(self.node_names[row] for row in self.feasible_rows.tolist())
+
+    def message(self) -> str:
+        """Return kube-scheduler's "0/N nodes are available: ..." summary of the rejections."""
+        return summarize(len(self.node_names), (verdict.reasons for verdict in self.rejected))
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """The chosen node (None when no node fits) and the numbers behind the choice.
+
+    candidates are the feasible nodes in table order. Row for row, normalized
+    contains their per-plugin scores (columns indexed by ScorePlugin) and
+    weighted_totals their weighted sums.
+    """
+
+    node: str | None
+    filter: FilterResult
+    candidates: tuple[str, ...] = ()
+    normalized: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, SCORE_PLUGIN_COUNT), dtype=np.int64))
+    weighted_totals: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def scores(self) -> dict[str, tuple[int, ...]]:
+        """Return the normalised per-plugin scores of each feasible node."""
+        return {name: tuple(row) for name, row in zip(self.candidates, self.normalized.tolist())}
+
+    @property
+    def totals(self) -> dict[str, int]:
+        """Return the weighted total score of each feasible node."""
+        return dict(zip(self.candidates, self.weighted_totals.tolist()))
+
+    def message(self) -> str:
+        return self.filter.message()
+
+
+class Scheduler:
+    """Places pods on the nodes of one NodeTable with one profile and kernel.
+
+    seed fixes the tie-breaking sequence: two schedulers with the same seed,
+    table and pods choose the same nodes with either kernel.
+    """
+
+    def __init__(
+        self,
+        table: NodeTable,
+        *,
+        profile: Profile | None = None,
+        kernel: SchedulerKernel | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.table = table
+        self.profile = profile if profile is not None else Profile()
+        self.kernel = kernel if kernel is not None else default_kernel()
+        self._rng_state = seed & ((1 << 64) - 1)
+        self._weights = self.profile.weight_array()
+
+    def compile(self, pod: Mapping[str, Any]) -> PodArrays:
+        return compile_pod(self.table, pod)
+
+    def filter(self, pod: Mapping[str, Any], compiled: PodArrays | None = None) -> FilterResult:
+        """Run the filter plugins for a pod on every node."""
+        compiled = compiled if compiled is not None else self.compile(pod)
+        nodes = self.table.arrays()
+        arrays = FilterArrays(*self.kernel.filter_nodes(nodes, compiled))
+        names = self.table.names()
+        rejected = tuple(
+            self._verdict(names, arrays, row)
+            for row in np.flatnonzero(arrays.status != Status.FITS).tolist()
+        )
+        return FilterResult(names, arrays, rejected)
+
+    def schedule(self, pod: Mapping[str, Any]) -> ScheduleResult:
+        """Filter, score and select a node for a pod; the table is not changed."""
+        # Resolving the profile's resources and compiling the pod may add
+        # resource columns, so both come before the table snapshot.
+        scoring = self.profile.scoring_arrays(self.table)
+        compiled = self.compile(pod)
+        filtered = self.filter(pod, compiled)
+        candidates = filtered.feasible_rows
+        if len(candidates) == 0:
+            return ScheduleResult(None, filtered)
+        nodes = self.table.arrays()
+        raw = self.kernel.score_nodes(nodes, compiled, scoring, candidates)
+        selection = Selection(*self.kernel.select_node(raw, self._weights, NORMALIZATION, self._rng_state))
+        self._rng_state = selection.rng_state
+        names = tuple(filtered.node_names[row] for row in candidates.tolist())
+        return ScheduleResult(names[selection.selected], filtered, names, selection.normalized, selection.totals)
+
+    def schedule_and_assume(self, pod: Mapping[str, Any]) -> ScheduleResult:
+        """Schedule a pod and, when a node fits, assume it there."""
+        result = self.schedule(pod)
+        if result.node is not None:
+            self.table.assume_pod(pod, result.node)
+        return result
+
+    def _verdict(self, names: tuple[str, ...], arrays: FilterArrays, row: int) -> NodeVerdict:
+        plugin = FilterPlugin(int(arrays.plugin[row]))
+        if plugin == FilterPlugin.TAINT_TOLERATION:
+            key, value, _ = self.table.taint_text(row, int(arrays.detail[row]))
+            reasons: tuple[str, ...] = (
+                untolerated_taint_reason(key, value, legacy=self.profile.legacy_taint_reason),
+            )
+        elif plugin == FilterPlugin.NODE_RESOURCES_FIT:
+            reasons = tuple(insufficient_reasons(self.table.resources, arrays.insufficient[row].tolist()))
+        else:
+            reasons = (FIXED_REASONS[plugin],)
+        return NodeVerdict(names[row], Status(int(arrays.status[row])), PLUGIN_NAMES[plugin], reasons)
+
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "PURE_PYTHON_KERNEL",
+    "SCORE_PLUGIN_COUNT",
+    "FilterResult",
+    "NodeVerdict",
+    "Profile",
+    "ScheduleResult",
+    "Scheduler",
+    "SchedulerKernel",
+    "ShapePoint",
+    "default_kernel",
+    "native_kernel",
+]
