@@ -11,7 +11,13 @@ def native_status() -> dict[str, str]:
     import importlib
 
     status = {}
-    for name in ("pykube_core._selector_native", "pykube_core._quantity_native", "pykube_core._watchhub_native"):
+    modules = (
+        "pykube_core._selector_native",
+        "pykube_core._quantity_native",
+        "pykube_core._watchhub_native",
+        "pykube_core.scheduler._native",
+    )
+    for name in modules:
         try:
             importlib.import_module(name)
             status[name] = "loaded"

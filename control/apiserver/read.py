@@ -304,8 +304,11 @@ async def _stream(
         if bookmarks:
             wait = min(wait, max(0.0, last_sent + BOOKMARK_INTERVAL - now))
         try:
-            await asyncio.wait_for(subscriber.wakeup.wait(), wait)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, unlike wait_for, creates no task per wake-up,
+            # which matters with thousands of watchers.
+            async with asyncio.timeout(wait):
+                await subscriber.wakeup.wait()
+        except TimeoutError:
             if bookmarks and loop.time() < deadline and not subscriber.frames:
                 await response.write(bookmark_frame(subscriber.revision))
                 last_sent = loop.time()

@@ -21,11 +21,12 @@ def declared_packages() -> set[str]:
         return set(tomllib.load(f)["tool"]["setuptools"]["packages"])
 
 
-def test_every_control_package_declared() -> None:
-    found = {"pykube_core"}
-    for init in (ROOT / "control").rglob("__init__.py"):
-        relative = init.parent.relative_to(ROOT / "control")
-        found.add(".".join(["pykube_control", *relative.parts]))
+def test_every_package_declared() -> None:
+    found = set()
+    for folder, name in [("control", "pykube_control"), ("pykube_core", "pykube_core")]:
+        for init in (ROOT / folder).rglob("__init__.py"):
+            relative = init.parent.relative_to(ROOT / folder)
+            found.add(".".join([name, *relative.parts]))
     assert found == declared_packages()
 
 
