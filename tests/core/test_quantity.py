@@ -250,7 +250,10 @@ _binary_nanos = st.builds(
     st.integers(min_value=-(2**20), max_value=2**20),
     st.integers(min_value=0, max_value=3),
 )
-_any_nanos = st.integers(min_value=-(10**30), max_value=10**30)
+# Parsing caps magnitudes at 2^63-1 units, as Kubernetes does, so a printed
+# value reparses to itself only within that range.
+_MAX_NANOS = (2**63 - 1) * 10**9
+_any_nanos = st.integers(min_value=-_MAX_NANOS, max_value=_MAX_NANOS)
 
 
 @given(nanos=st.one_of(_any_nanos, _binary_nanos), format=_formats)
@@ -258,7 +261,9 @@ def test_print_parse_roundtrip(nanos: int, format: Format) -> None:
     quantity = Quantity(nanos, format)
     reparsed = parse_quantity(str(quantity))
     assert reparsed == quantity
-    assert str(reparsed) == str(quantity)
+    # The text can change once: Kubernetes prints a BinarySI 5000 as "5000",
+    # which parses as DecimalSI and prints as "5k". After that it is stable.
+    assert str(parse_quantity(str(reparsed))) == str(reparsed)
 
 
 @given(text=st.from_regex(r"\A[+-]?[0-9]{1,12}(\.[0-9]{1,9})?(|n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|e-?[0-9])\Z"))
