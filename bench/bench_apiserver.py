@@ -17,14 +17,13 @@ its data directory, or a single-member etcd on loopback.
   open-loop (the timer does not wait for replies). Each latency counts from
   the moment the timer scheduled the request, so a server that falls behind
   shows it. The table row is the whole run divided by its 5,000 requests,
-  which stays at 2 ms (500/s) while the server keeps up. The run prints
-  p50, p99 and maximum latency and stores them in the JSON report's
-  `extra_info` (target: p99 under 50 ms).
+  which stays at 2 ms (500/s) while the server keeps up. The last column
+  shows p50, p99 and maximum latency (target: p99 under 50 ms).
 - watch fan-out: N watchers (100 or 1,000) each hold a watch on one
   namespace's ConfigMaps, then one write creates a ConfigMap. The time runs
   from just before the write until the last watcher has parsed the event,
-  and the table shows its median over 15 rounds. The median watcher is printed
-  and stored in `extra_info`. "pykube (HTTP)" is N streaming HTTP GETs
+  and the table shows its median over 15 rounds. The last column shows the
+  medians over the rounds of the median and of the last watcher. "pykube (HTTP)" is N streaming HTTP GETs
   (`?watch=1&resourceVersion=<rv>`) against the SQLite-backed server, and
   the write is an HTTP POST. "etcd (gRPC)" is etcd's own watch for
   comparison: N Watch streams of the project's etcd store on one gRPC

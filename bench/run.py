@@ -91,6 +91,17 @@ def module_notes(module: str) -> str:
     return doc.partition("\n\n")[2].strip()
 
 
+def other_figures(bench: dict[str, Any]) -> str:
+    """Format the figures a benchmark recorded in extra_info besides "ops", as name=value pairs."""
+    pairs = []
+    for name, value in sorted(bench.get("extra_info", {}).items()):
+        if name == "ops":
+            continue
+        text = f"{value:,.3g}" if isinstance(value, float) else str(value)
+        pairs.append(f"{name}={text}")
+    return ", ".join(pairs)
+
+
 def render_section(module: str, benches: list[dict[str, Any]], command: str, machine: str) -> str:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for bench in benches:
@@ -105,8 +116,8 @@ def render_section(module: str, benches: list[dict[str, Any]], command: str, mac
         "",
         module_notes(module),
         "",
-        "| benchmark | variant | median per op | ops/s | ratio to first |",
-        "| --- | --- | --- | --- | --- |",
+        "| benchmark | variant | median per op | ops/s | ratio to first | other figures |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for group, items in groups.items():
         base = None
@@ -116,7 +127,7 @@ def render_section(module: str, benches: list[dict[str, Any]], command: str, mac
             base = base or per_op
             lines.append(
                 f"| {group} | {variant_of(bench)} | {format_time(per_op)} | "
-                f"{1 / per_op:,.0f} | {per_op / base:.3g}× |"
+                f"{1 / per_op:,.0f} | {per_op / base:.3g}× | {other_figures(bench)} |"
             )
     lines += ["", f"<!-- /bench:{module} -->"]
     return "\n".join(lines)
