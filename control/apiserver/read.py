@@ -252,10 +252,19 @@ async def watch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
     response.enable_chunked_encoding()
     await response.prepare(request)
     transform = _table_frames(resource, request) if table_requested(request) else None
+    if transform is None and request.transport is not None:
+        # aiohttp holds the headers back until the first body write; send
+        # them now, so that frames the cache writes directly follow them.
+        await response.write(b"")
+        subscriber.sink = _direct_sink(request.transport)
     try:
         await _stream(response, cache.bookmark_frame, subscriber, deadline, bookmarks, transform)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
+    except Exception:
+        # The status line is already sent, so no error response is possible:
+        # end the stream and let the client resume from its last revision.
+        log.exception("watch stream failed resource=%s revision=%d", resource.qualified, subscriber.revision)
     finally:
         cache.unsubscribe(subscriber)
         subscriber.close()
@@ -264,6 +273,30 @@ async def watch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await history_task
     return response
+
+
+DIRECT_WRITE_LIMIT = 256 * 1024
+"""Bytes a watch connection may have waiting in its send buffer before the
+cache stops writing to it directly and leaves the frames to the stream
+task, which waits for the buffer to drain."""
+
+
+def _direct_sink(transport: Any) -> Callable[[bytes], bool]:
+    """Return a writer of HTTP chunks straight to ``transport`` (see Subscriber.sink).
+
+    ``transport`` is the connection's asyncio transport: a plain one for
+    HTTP, uvloop's or asyncio's SSL transport for HTTPS. Both provide
+    write, is_closing and get_write_buffer_size, though the SSL ones are
+    not asyncio.WriteTransport subclasses.
+    """
+
+    def sink(data: bytes) -> bool:
+        if transport.is_closing() or transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
+            return False
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    return sink
 
 
 def _initial_events_end(resource: ResourceType, revision: int) -> bytes:
