@@ -247,3 +247,26 @@ def test_pod_on_node_deletes_gracefully(server: RunningAPIServer, namespace: str
     assert status == 200
     status, _ = call(server, "GET", f"{base}/g")
     assert status == 404
+
+
+def test_field_validation_warn_drops_unknown(server: RunningAPIServer, namespace: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        body = json.dumps({"metadata": {"name": "w"}, "data": {"a": "b"}, "extra": 1}).encode()
+        connection.request(
+            "POST", f"{configmaps(namespace)}?fieldValidation=Warn", body=body, headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        created = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 201
+    assert response.getheader("Warning") == '299 - "unknown field \\"extra\\""'
+    assert "extra" not in created
+
+
+def test_field_validation_strict_rejects(server: RunningAPIServer, namespace: str) -> None:
+    body = {"metadata": {"name": "s"}, "extra": 1}
+    status, answer = call(server, "POST", f"{configmaps(namespace)}?fieldValidation=Strict", body)
+    assert status == 400
+    assert answer["message"] == 'strict decoding error: unknown field "extra"'
