@@ -13,11 +13,6 @@ import shutil
 import sys
 import sysconfig
 
-import numpy
-from Cython.Build import cythonize
-from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import Extension, setup
-
 # PYKUBE_NATIVE_DEBUG=1 compiles the invariant checks that cost time in the
 # kernels' inner loops (see csrc/common/debug.h).
 DEBUG = os.environ.get("PYKUBE_NATIVE_DEBUG") == "1"
@@ -43,6 +38,19 @@ def check_build_tools() -> None:
 NATIVE_BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "install", "develop", "editable_wheel"}
 if NATIVE_BUILD_COMMANDS.intersection(sys.argv):
     check_build_tools()
+
+try:
+    import numpy
+    from Cython.Build import cythonize
+    from pybind11.setup_helpers import Pybind11Extension, build_ext
+    from setuptools import Extension, setup
+except ImportError as exc:
+    # pip installs these first unless --no-build-isolation is given.
+    sys.exit(
+        f"pykube: build requirement {exc.name!r} is missing. Install the build "
+        "requirements (pip install setuptools wheel pybind11 Cython numpy) or "
+        "build without --no-build-isolation."
+    )
 
 cpp_extensions = [
     Pybind11Extension(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import jsonpatch  # type: ignore[import-untyped]
-import jsonpointer  # type: ignore[import-untyped]
+import jsonpatch
+import jsonpointer
 
 from pykube_control.apiserver.patch_errors import InvalidPatch, render
 from pykube_control.apiserver.patch_merge import json_equal

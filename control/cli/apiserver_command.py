@@ -69,7 +69,7 @@ def apiserver_command(
             raise click.ClickException(str(exc)) from None
         if running.kubeconfig is not None:
             click.echo(f"export KUBECONFIG={running.kubeconfig}")
-        click.echo(f"pykube apiserver listening on {running.url}")
+        click.echo(f"pykube apiserver serving {running.url} (listening on {host}:{running.port})")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -78,14 +78,20 @@ def info(url: str) -> None:
 def list_keys(url: str, prefix: str, limit: int) -> None:
     """List keys under PREFIX with their revisions."""
 
-    async def action(store: Store) -> Table:
+    async def action(store: Store) -> list[tuple[str, str, str, str]]:
         result = await store.list(prefix, limit=limit)
-        table = Table("key", "create revision", "mod revision", "bytes")
-        for kv in result.items:
-            table.add_row(kv.key, str(kv.create_revision), str(kv.mod_revision), str(len(kv.value)))
-        return table
+        return [(kv.key, str(kv.create_revision), str(kv.mod_revision), str(len(kv.value))) for kv in result.items]
 
-    Console().print(run_with_store(url, action))
+    rows = run_with_store(url, action)
+    if not sys.stdout.isatty():
+        # Plain tab-separated lines keep long keys whole for pipes and scripts.
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    table = Table("key", "create revision", "mod revision", "bytes")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 @store_group.command("get")

@@ -246,10 +246,12 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._writer.stop)
+        # Readers close first: their connections are read-only, so only the
+        # writer's, closed last, can checkpoint the WAL and remove it.
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
+        await asyncio.to_thread(self._writer.stop)
         for waiter in self._commit_waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -86,7 +86,8 @@ def build_kubeconfig(
 
 
 def dump_kubeconfig(config: Mapping[str, Any]) -> bytes:
-    return yaml.safe_dump(dict(config), default_flow_style=False, sort_keys=False).encode()
+    text: str = yaml.safe_dump(dict(config), default_flow_style=False, sort_keys=False)
+    return text.encode()
 
 
 def write_kubeconfig(path: Path, config: Mapping[str, Any]) -> None:
