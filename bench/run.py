@@ -71,7 +71,9 @@ def format_time(seconds: float) -> str:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
+    if seconds >= 1e-6:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{seconds * 1e9:.0f} ns"
 
 
 def variant_of(bench: dict[str, Any]) -> str:
@@ -91,13 +93,22 @@ def module_notes(module: str) -> str:
     return doc.partition("\n\n")[2].strip()
 
 
+def format_figure(value: float) -> str:
+    """Format a recorded figure with its leading digits and no exponent: 1,234,567, 12.3 or 0.456."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
+
+
 def other_figures(bench: dict[str, Any]) -> str:
     """Format the figures a benchmark recorded in extra_info besides "ops", as name=value pairs."""
     pairs = []
     for name, value in sorted(bench.get("extra_info", {}).items()):
         if name == "ops":
             continue
-        text = f"{value:,.3g}" if isinstance(value, float) else str(value)
+        text = format_figure(value) if isinstance(value, float) else str(value)
         pairs.append(f"{name}={text}")
     return ", ".join(pairs)
 
