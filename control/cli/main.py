@@ -6,6 +6,7 @@ import click
 
 from pykube_core import __version__
 from pykube_control.cli.apiserver_command import apiserver_command
+from pykube_control.cli.controller_manager_command import controller_manager_command
 from pykube_control.cli.store_commands import store_group
 
 
@@ -27,6 +28,7 @@ def version() -> None:
 
 cli.add_command(store_group)
 cli.add_command(apiserver_command)
+cli.add_command(controller_manager_command)
 
 
 def main() -> None:

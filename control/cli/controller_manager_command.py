@@ -1,0 +1,67 @@
+"""`pykube controller-manager`: run the controllers in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import uuid
+from pathlib import Path
+
+import click
+
+
+@click.command("controller-manager")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KUBECONFIG",
+    help="Kubeconfig of the API server (default: $KUBECONFIG, then ~/.kube/config).",
+)
+@click.option(
+    "--controllers",
+    default="*",
+    show_default=True,
+    help="Comma-separated controller names to run, or * for all.",
+)
+@click.option("--workers", type=int, default=5, show_default=True, help="Concurrent reconciles per controller.")
+@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True, help="Run only while holding the Lease.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def controller_manager_command(
+    kubeconfig: Path | None, controllers: str, workers: int, leader_elect: bool, log_level: str
+) -> None:
+    """Run the controllers that drive objects toward their spec."""
+    import uvloop
+
+    from pykube_control.client.api import APIClient
+    from pykube_control.controllers import registry
+    from pykube_control.controllers.manager import run_controllers, run_with_leader_election
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    names = sorted(registry.CONTROLLERS) if controllers == "*" else [n.strip() for n in controllers.split(",") if n]
+    unknown = [n for n in names if n not in registry.CONTROLLERS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown controller(s) {', '.join(unknown)}; known: {', '.join(sorted(registry.CONTROLLERS))}",
+            param_hint="--controllers",
+        )
+
+    async def main() -> None:
+        client = APIClient.from_kubeconfig(kubeconfig)
+        loop = asyncio.get_running_loop()
+        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        if leader_elect:
+            task = asyncio.ensure_future(run_with_leader_election(client, names, identity, workers=workers))
+        else:
+            task = asyncio.ensure_future(run_controllers(client, names, workers=workers))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await client.close()
+
+    uvloop.run(main())

@@ -1,0 +1,1 @@
+"""The controllers of `pykube controller-manager`, one control loop per module."""

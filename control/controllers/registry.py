@@ -1,0 +1,27 @@
+"""The controllers `pykube controller-manager` can run, by name.
+
+Each entry maps a name to "module:factory" so that importing the registry
+imports no controller; the manager imports only the ones it runs. Add a
+controller by adding one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pykube_control.controllers.base import ControllerFactory
+
+CONTROLLERS: dict[str, str] = {
+    # name: "module:factory" (factory(ControllerContext) -> Controller)
+}
+
+
+def load(name: str) -> ControllerFactory:
+    """Return the factory of controller ``name``; raise KeyError naming the known ones."""
+    try:
+        target = CONTROLLERS[name]
+    except KeyError:
+        raise KeyError(f"unknown controller {name!r}; known controllers: {', '.join(sorted(CONTROLLERS))}") from None
+    module_name, _, factory_name = target.partition(":")
+    factory: ControllerFactory = getattr(importlib.import_module(module_name), factory_name)
+    return factory
