@@ -21,6 +21,9 @@ from pykube_control.apiserver import resources
 from pykube_control.apiserver.resources import ResourceType
 from pykube_control.apiserver.status import APIError
 
+NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+"""Subresources of a Namespace; no namespaced resource has these plurals, so the paths cannot be misread."""
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequestInfo:
@@ -60,7 +63,9 @@ def parse_resource_path(path: str) -> RequestInfo | None:
             raise not_found_path(path)
 
     namespace: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3:
+    # /api/v1/namespaces/<name>/status and /finalize address the Namespace itself.
+    namespace_subresource = rest[0] == "namespaces" and len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES
+    if rest[0] == "namespaces" and len(rest) >= 3 and not namespace_subresource:
         namespace, rest = rest[1], rest[2:]
     plural, name, subresource = rest[0], None, None
     if len(rest) >= 2:

@@ -13,6 +13,7 @@ from pykube_control.controllers.base import ControllerFactory
 
 CONTROLLERS: dict[str, str] = {
     # name: "module:factory" (factory(ControllerContext) -> Controller)
+    "namespace": "pykube_control.controllers.namespace:new_namespace_controller",
 }
 
 
