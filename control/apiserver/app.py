@@ -20,7 +20,14 @@ from pathlib import Path
 from aiohttp import web
 
 from pykube_control.apiserver import objects, resources, storage
+from pykube_control.apiserver.admission.service_allocator import (
+    DEFAULT_SERVICE_CIDR,
+    parse_service_cidr,
+    record_service_cidr,
+)
+from pykube_control.apiserver.admission.service_ips import repair_allocations
 from pykube_control.apiserver.context import APIContext
+from pykube_control.apiserver.kubernetes_service import ensure_kubernetes_service
 from pykube_control.apiserver.security import Security
 from pykube_control.apiserver.server import APIServer, default_admission
 from pykube_control.store import open_store
@@ -44,6 +51,8 @@ class APIServerConfig:
     insecure: bool = False
     advertise_address: str | None = None
     extra_sans: tuple[str, ...] = ()
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CIDR
+    """CIDR that Service cluster IPs come from; its first address is the ``kubernetes`` Service's."""
 
 
 @dataclasses.dataclass
@@ -92,6 +101,12 @@ async def ensure_system_namespaces(store: Store) -> None:
             pass
 
 
+def _services() -> resources.ResourceType:
+    services = resources.by_plural("", "v1", "services")
+    assert services is not None
+    return services
+
+
 def _bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -112,11 +127,14 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
             f"--insecure serves without TLS or authentication and only on loopback; "
             f"use --host 127.0.0.1 instead of {config.host}"
         )
+    service_cidr = parse_service_cidr(config.service_cluster_ip_range)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store_url = config.store_url or f"sqlite://{(config.data_dir / 'state.db').resolve()}"
     store = await open_store(store_url)
     try:
         await ensure_system_namespaces(store)
+        await record_service_cidr(store, service_cidr)
+        await repair_allocations(store, _services())
         ctx = APIContext.create(store)
         ctx.admission_plugins = default_admission()
         await ctx.start()
@@ -129,6 +147,13 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
     advertise = config.advertise_address or ("127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host)
     scheme = "http" if config.insecure else "https"
     url = f"{scheme}://{advertise}:{port}" if ":" not in advertise else f"{scheme}://[{advertise}]:{port}"
+    try:
+        await ensure_kubernetes_service(store, advertise, port)
+    except BaseException:
+        sock.close()
+        await ctx.stop()
+        await store.close()
+        raise
 
     security = None
     ssl_context = None

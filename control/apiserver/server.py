@@ -27,6 +27,7 @@ from pykube_control.apiserver.admission.chain import Plugin
 from pykube_control.apiserver.admission.lifecycle import admit_namespace_lifecycle
 from pykube_control.apiserver.admission.limitranger import admit_limit_ranger
 from pykube_control.apiserver.admission.quota import admit_resource_quota
+from pykube_control.apiserver.admission.service_ips import admit_service_ips
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.request_info import RequestInfo, not_found_path, parse_resource_path
 from pykube_control.apiserver.responses import json_response
@@ -241,5 +242,5 @@ def default_admission() -> list[Plugin]:
     The quota plugin stays last because it charges usage that only a
     successful write may keep.
     """
-    return [admit_namespace_lifecycle, admit_limit_ranger, admit_resource_quota]
+    return [admit_namespace_lifecycle, admit_limit_ranger, admit_service_ips, admit_resource_quota]
 

@@ -35,6 +35,13 @@ from pykube_control.cli.config import default_data_dir
     is_flag=True,
     help="Serve plain HTTP without authentication (loopback addresses only; for tests).",
 )
+@click.option(
+    "--service-cluster-ip-range",
+    default="10.96.0.0/12",
+    show_default=True,
+    envvar="PYKUBE_SERVICE_CLUSTER_IP_RANGE",
+    help="CIDR that Service cluster IPs are allocated from; its first address goes to the kubernetes Service.",
+)
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def apiserver_command(
     data_dir: Path,
@@ -44,6 +51,7 @@ def apiserver_command(
     advertise_address: str | None,
     tls_sans: tuple[str, ...],
     insecure: bool,
+    service_cluster_ip_range: str,
     log_level: str,
 ) -> None:
     """Run the Kubernetes-compatible API server."""
@@ -60,6 +68,7 @@ def apiserver_command(
         insecure=insecure,
         advertise_address=advertise_address,
         extra_sans=tls_sans,
+        service_cluster_ip_range=service_cluster_ip_range,
     )
 
     async def main() -> None:
