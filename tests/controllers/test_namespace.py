@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import NotFound
 from pykube_control.client.resource import CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, SECRETS
+from pykube_control.controllers.manager import run_controllers
 from pykube_control.controllers.namespace import NamespaceController
+from pykube_control.controllers.serviceaccount import SERVICE_ACCOUNTS
 from tests.controllers.gc_helpers import (  # noqa: F401 (api is a fixture)
     api,
     configmap,
@@ -127,3 +131,28 @@ async def test_namespace_keeps_metadata_finalizer(api: APIClient) -> None:
 
     current = await api.get(NAMESPACES, "kept")
     assert current["metadata"]["finalizers"] == ["example.com/keep"]
+
+
+async def test_manager_runs_namespace_controllers(api: APIClient) -> None:
+    await create_namespace(api, "team")
+    owner = await api.create(CONFIGMAPS, configmap("owner", "team"))
+    dependent = configmap("child", "team")
+    dependent["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    ]
+    await api.create(CONFIGMAPS, dependent)
+    names = ["namespace", "garbagecollector", "serviceaccount"]
+    manager = asyncio.create_task(run_controllers(api, names, workers=2))
+    try:
+        await eventually(lambda: has_default_account(api, "team"), "namespace team has a default account")
+        await api.delete(NAMESPACES, "team")
+        await eventually(lambda: gone(api, "team"), "namespace team is deleted")
+    finally:
+        manager.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await manager
+
+
+async def has_default_account(api: APIClient, namespace: str) -> bool:
+    listing = await api.list(SERVICE_ACCOUNTS, namespace=namespace)
+    return any(item["metadata"]["name"] == "default" for item in listing["items"])
