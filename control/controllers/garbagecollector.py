@@ -194,6 +194,8 @@ class GarbageCollector:
 
     async def _orphan_dependents(self, resource: Resource, owner: Object) -> None:
         uid = uid_of(owner)
+        # NOTE: a dependent created just before the owner's deletion but not yet cached keeps its
+        # reference, and is later collected as dangling instead of orphaned.
         for dependent_resource, dependent in self._graph.dependents(uid):
             await self._remove_references(dependent_resource, dependent, {uid})
         await self._remove_finalizer(resource, owner, ORPHAN_FINALIZER)

@@ -64,8 +64,8 @@ class ServiceAccountController:
     async def _on_namespace_update(self, old: Object, new: Object) -> None:
         await self._on_namespace(new)
 
-    async def _on_account_delete(self, account: Object, final_state_unknown: bool) -> None:
-        metadata = account.get("metadata") or {}
+    async def _on_account_delete(self, obj: Object, final_state_unknown: bool) -> None:
+        metadata = obj.get("metadata") or {}
         if metadata.get("name") == DEFAULT_ACCOUNT and metadata.get("namespace"):
             self._queue.add(str(metadata["namespace"]))
 
