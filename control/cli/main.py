@@ -7,6 +7,8 @@ import click
 from pykube_core import __version__
 from pykube_control.cli.apiserver_command import apiserver_command
 from pykube_control.cli.controller_manager_command import controller_manager_command
+from pykube_control.cli.node_command import node_command
+from pykube_control.cli.scheduler_command import scheduler_command
 from pykube_control.cli.store_commands import store_group
 
 
@@ -29,6 +31,8 @@ def version() -> None:
 cli.add_command(store_group)
 cli.add_command(apiserver_command)
 cli.add_command(controller_manager_command)
+cli.add_command(scheduler_command)
+cli.add_command(node_command)
 
 
 def main() -> None:

@@ -1,0 +1,52 @@
+"""`pykube scheduler`: run the scheduler daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import uuid
+from pathlib import Path
+
+import click
+
+
+@click.command("scheduler")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KUBECONFIG",
+    help="Kubeconfig of the API server (default: $KUBECONFIG, then ~/.kube/config).",
+)
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=True,
+    show_default=True,
+    help="Schedule only while holding the kube-scheduler Lease in kube-system.",
+)
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def scheduler_command(kubeconfig: Path | None, leader_elect: bool, log_level: str) -> None:
+    """Place pending pods of the default-scheduler on nodes."""
+    import uvloop
+
+    from pykube_control.client.api import APIClient
+    from pykube_control.scheduler.daemon import run_scheduler
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        client = APIClient.from_kubeconfig(kubeconfig)
+        identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+        task = asyncio.ensure_future(run_scheduler(client, leader_elect=leader_elect, identity=identity))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await client.close()
+
+    uvloop.run(main())

@@ -1,0 +1,233 @@
+"""The scheduler daemon: informers in, one scheduling cycle at a time, bindings out.
+
+One cycle pops the next pod from the SchedulingQueue and runs the
+pykube_core kernels over the cache's NodeTable. When a node fits, the pod is
+assumed there at once, so the next cycle already counts its requests. A
+task binds it through pods/binding while the next cycle runs. A failed
+bind forgets the assumption and retries the pod after its back-off. When no
+node fits, the pod is parked as unschedulable and a separate task writes
+its PodScheduled condition and FailedScheduling event.
+
+The informer handlers keep the cache and the queue current: pending pods
+of this scheduler enter the queue, bound pods are accounted in the table,
+and node changes and pod deletions, which can free room, move the
+unschedulable pods on. Pods that already have spec.nodeName are never
+written to.
+
+Differences from kube-scheduler: one profile; no preemption, no
+PreBind/Permit stages, and no expiry of assumed pods (a bind that neither
+succeeds nor fails holds its assumption until the request times out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from pykube_core.scheduler import Profile, Scheduler, SchedulerKernel
+from pykube_control.client.api import APIClient
+from pykube_control.client.errors import APIConnectionError, APIError, Conflict, NotFound
+from pykube_control.client.events import EventRecorder
+from pykube_control.client.informer import Informer
+from pykube_control.client.leader import LeaderElector
+from pykube_control.client.resource import NODES, PODS
+from pykube_control.scheduler.cache import SchedulerCache, is_terminal, node_of
+from pykube_control.scheduler.failure import report_unschedulable
+from pykube_control.scheduler.queue import QueuedPod, SchedulingQueue, pod_key
+
+log = logging.getLogger("pykube.scheduler")
+
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+SYNC_TIMEOUT = 60.0
+"""Seconds to wait for the first pod and node lists before giving up."""
+
+Object = dict[str, Any]
+
+
+def node_scheduling_fields(node: Object) -> tuple[Any, ...]:
+    """Return the node fields that filters and scores read; other changes (heartbeats) move no pods."""
+    metadata = node.get("metadata") or {}
+    spec = node.get("spec") or {}
+    status = node.get("status") or {}
+    return (
+        metadata.get("labels"), spec.get("taints"), spec.get("unschedulable"),
+        status.get("allocatable"), status.get("images"),
+    )  # fmt: skip
+
+
+class SchedulerDaemon:
+    """Places the pending pods of one scheduler name; see the module docstring."""
+
+    def __init__(
+        self,
+        client: APIClient,
+        *,
+        scheduler_name: str = DEFAULT_SCHEDULER_NAME,
+        queue: SchedulingQueue | None = None,
+        profile: Profile | None = None,
+        kernel: SchedulerKernel | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.client = client
+        self.scheduler_name = scheduler_name
+        self.queue = queue if queue is not None else SchedulingQueue()
+        self.cache = SchedulerCache()
+        self.scheduler = Scheduler(self.cache.table, profile=profile, kernel=kernel, seed=seed)
+        self.recorder = EventRecorder(client, scheduler_name)
+        self.pods = Informer(client, PODS)
+        self.nodes = Informer(client, NODES)
+        self.attempts: collections.Counter[str] = collections.Counter()
+        """Scheduling cycles run per pod key, for tests and debugging."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.nodes.add_handlers(self._on_node_add, self._on_node_update, self._on_node_delete)
+        self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+
+    async def run(self) -> None:
+        """Start the informers, wait for their first lists, and schedule until cancelled."""
+        self.nodes.start()
+        self.pods.start()
+        try:
+            synced = await asyncio.gather(self.nodes.wait_for_sync(SYNC_TIMEOUT), self.pods.wait_for_sync(SYNC_TIMEOUT))
+            if not all(synced):
+                raise TimeoutError(f"informers did not sync within {SYNC_TIMEOUT:.0f} s; is the API server reachable?")
+            log.info("scheduler started scheduler_name=%s nodes=%d", self.scheduler_name, len(self.cache.table))
+            while True:
+                entry = await self.queue.pop()
+                self.schedule_one(entry)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.gather(self.pods.stop(), self.nodes.stop())
+            log.info("scheduler stopped scheduler_name=%s", self.scheduler_name)
+
+    # --- the scheduling cycle ----------------------------------------------------------------
+
+    def schedule_one(self, entry: QueuedPod) -> None:
+        """Run one cycle for a popped pod; the bind or the failure report runs in its own task."""
+        pod = entry.pod
+        if not self._is_pending(pod):
+            self.queue.delete(entry.key)
+            return
+        self.attempts[entry.key] += 1
+        try:
+            # TODO: pass spread_selectors (from the pod's Services and
+            # controllers) once PodTopologySpread lands in pykube_core.
+            result = self.scheduler.schedule(pod)
+        except ValueError as error:
+            log.warning("pod cannot be scheduled pod=%s error=%s", entry.key, error)
+            self.queue.requeue_backoff(entry)
+            return
+        if result.node is None:
+            message = result.message()
+            log.info("pod unschedulable pod=%s attempts=%d message=%r", entry.key, entry.attempts + 1, message)
+            self.queue.requeue_unschedulable(entry)
+            self._spawn(report_unschedulable(self.client, self.recorder, pod, message), f"report-{entry.key}")
+            return
+        self.cache.assume(pod, result.node)
+        self._spawn(self._bind(entry, result.node), f"bind-{entry.key}")
+
+    async def _bind(self, entry: QueuedPod, node_name: str) -> None:
+        pod = entry.pod
+        metadata = pod.get("metadata") or {}
+        try:
+            await self.client.bind(
+                metadata["name"], node_name, namespace=metadata.get("namespace"), pod_uid=metadata.get("uid")
+            )
+        except (Conflict, NotFound) as error:
+            # Bound by someone else, or deleted: the informer brings the truth.
+            log.info("pod bind rejected pod=%s node=%s error=%s", entry.key, node_name, error)
+            self.cache.forget(pod)
+            self.queue.delete(entry.key)
+            return
+        except (APIError, APIConnectionError) as error:
+            log.warning("pod bind failed, retrying after back-off pod=%s node=%s error=%s", entry.key, node_name, error)
+            self.cache.forget(pod)
+            self.queue.requeue_backoff(entry)
+            return
+        log.info("pod bound pod=%s node=%s", entry.key, node_name)
+        self.queue.done(entry.key)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _is_pending(self, pod: Object) -> bool:
+        """Return True for a pod of this scheduler that has no node and is not being deleted."""
+        spec = pod.get("spec") or {}
+        metadata = pod.get("metadata") or {}
+        return (
+            not spec.get("nodeName")
+            and (spec.get("schedulerName") or DEFAULT_SCHEDULER_NAME) == self.scheduler_name
+            and not metadata.get("deletionTimestamp")
+            and not is_terminal(pod)
+        )
+
+    # --- informer handlers -------------------------------------------------------------------
+
+    async def _on_node_add(self, node: Object) -> None:
+        self.cache.add_node(node)
+        self.queue.move_all_to_active("NodeAdd")
+
+    async def _on_node_update(self, old: Object, new: Object) -> None:
+        self.cache.add_node(new)
+        if node_scheduling_fields(old) != node_scheduling_fields(new):
+            self.queue.move_all_to_active("NodeUpdate")
+
+    async def _on_node_delete(self, obj: Object, final_state_unknown: bool) -> None:
+        self.cache.remove_node(obj["metadata"]["name"])
+
+    async def _on_pod_add(self, pod: Object) -> None:
+        self._sync_pod(pod)
+
+    async def _on_pod_update(self, old: Object, new: Object) -> None:
+        self._sync_pod(new)
+        if node_of(new) and is_terminal(new) and not is_terminal(old):
+            self.queue.move_all_to_active("PodFinished")
+
+    async def _on_pod_delete(self, obj: Object, final_state_unknown: bool) -> None:
+        key = pod_key(obj)
+        self.queue.delete(key)
+        if node_of(obj) or self.cache.is_assumed(key):
+            self.cache.remove_pod(obj)
+            self.queue.move_all_to_active("PodDelete")
+
+    def _sync_pod(self, pod: Object) -> None:
+        key = pod_key(pod)
+        if node_of(pod):
+            self.queue.delete(key)
+            self.cache.update_pod(pod)
+        elif self._is_pending(pod):
+            self.queue.add(pod)
+        else:
+            self.queue.delete(key)
+
+
+LEASE_NAME = "kube-scheduler"
+LEASE_NAMESPACE = "kube-system"
+
+
+async def run_scheduler(client: APIClient, *, leader_elect: bool = True, identity: str = "") -> None:
+    """Run a SchedulerDaemon until cancelled, or, with leader election, while holding the kube-scheduler Lease.
+
+    With leader election this returns when the Lease is lost, so the
+    process exits and its supervisor restarts it as a fresh candidate,
+    whose informers start from a new list.
+    """
+    if not leader_elect:
+        await SchedulerDaemon(client).run()
+        return
+
+    async def lead() -> None:
+        await SchedulerDaemon(client).run()
+
+    elector = LeaderElector(client, name=LEASE_NAME, identity=identity, namespace=LEASE_NAMESPACE, on_started=lead)
+    await elector.run()
