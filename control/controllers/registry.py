@@ -14,6 +14,8 @@ from pykube_control.controllers.base import ControllerFactory
 CONTROLLERS: dict[str, str] = {
     # name: "module:factory" (factory(ControllerContext) -> Controller)
     "namespace": "pykube_control.controllers.namespace:new_namespace_controller",
+    "endpointslice": "pykube_control.controllers.endpointslice:new_endpointslice_controller",
+    "endpoints": "pykube_control.controllers.endpoints:new_endpoints_controller",
     "garbagecollector": "pykube_control.controllers.garbagecollector:new_garbage_collector",
     "serviceaccount": "pykube_control.controllers.serviceaccount:new_serviceaccount_controller",
 }
