@@ -211,6 +211,35 @@ async def test_type_change_allocates_node_ports(client: APIClient) -> None:
     assert updated["spec"]["clusterIP"] == created["spec"]["clusterIP"]
 
 
+async def test_external_name_change_releases_ip(client: APIClient) -> None:
+    created = await client.create(SERVICES, service("first", cluster_ip="10.96.0.60"))
+    spec = created["spec"]
+    for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+        spec.pop(key, None)
+    spec["type"] = "ExternalName"
+    spec["externalName"] = "example.com"
+    updated = await client.update(SERVICES, created)
+    again = await client.create(SERVICES, service("second", cluster_ip="10.96.0.60"))
+    assert "clusterIP" not in updated["spec"]
+    assert again["spec"]["clusterIP"] == "10.96.0.60"
+
+
+async def test_external_name_change_allocates_ip(client: APIClient) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ext", "namespace": "default"},
+        "spec": {"type": "ExternalName", "externalName": "example.com"},
+    }
+    created = await client.create(SERVICES, body)
+    spec = created["spec"]
+    spec["type"] = "ClusterIP"
+    spec.pop("externalName")
+    spec["ports"] = [{"name": "http", "port": 80}]
+    updated = await client.update(SERVICES, created)
+    assert ipaddress.ip_address(updated["spec"]["clusterIP"]) in SERVICE_NETWORK
+
+
 async def test_update_to_taken_node_port_rejected(client: APIClient) -> None:
     await client.create(SERVICES, service("first", "NodePort", node_ports=(30093,)))
     second = await client.create(SERVICES, service("second", "NodePort"))
