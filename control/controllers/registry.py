@@ -13,6 +13,9 @@ from pykube_control.controllers.base import ControllerFactory
 
 CONTROLLERS: dict[str, str] = {
     # name: "module:factory" (factory(ControllerContext) -> Controller)
+    "replicaset": "pykube_control.controllers.replicaset:new_replicaset_controller",
+    "replicationcontroller": "pykube_control.controllers.replicaset:new_replication_controller",
+    "deployment": "pykube_control.controllers.deployment:new_deployment_controller",
     "namespace": "pykube_control.controllers.namespace:new_namespace_controller",
     "endpointslice": "pykube_control.controllers.endpointslice:new_endpointslice_controller",
     "endpoints": "pykube_control.controllers.endpoints:new_endpoints_controller",
