@@ -63,3 +63,19 @@ async def test_other_scheduler_ignored(client: APIClient, nodes: FakeNodes, sche
     assert "nodeName" not in foreign["spec"]
     assert condition(foreign, "PodScheduled") is None
     assert scheduler.attempts["default/foreign"] == 0
+
+
+async def test_prebound_pod_untouched(client: APIClient, nodes: FakeNodes, scheduler: SchedulerDaemon) -> None:
+    prebound = make_pod("prebound")
+    prebound["spec"]["nodeName"] = "fake-node-7"
+    await client.create(PODS, prebound)
+    await client.create(PODS, make_pod("after"))
+
+    async def both_running() -> bool:
+        pods = [await get_pod(client, name) for name in ("prebound", "after")]
+        return all(p.get("status", {}).get("phase") == "Running" for p in pods)
+
+    await wait_until(both_running, what="pods prebound and after Running")
+    assert (await get_pod(client, "prebound"))["spec"]["nodeName"] == "fake-node-7"
+    assert scheduler.attempts["default/prebound"] == 0
+    assert scheduler.cache.table.pod_count("fake-node-7") >= 1
