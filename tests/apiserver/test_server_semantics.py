@@ -270,3 +270,18 @@ def test_field_validation_strict_rejects(server: RunningAPIServer, namespace: st
     status, answer = call(server, "POST", f"{configmaps(namespace)}?fieldValidation=Strict", body)
     assert status == 400
     assert answer["message"] == 'strict decoding error: unknown field "extra"'
+
+
+def test_namespace_status_and_finalize_paths(server: RunningAPIServer) -> None:
+    name = f"f-{uuid.uuid4().hex[:8]}"
+    call(server, "POST", "/api/v1/namespaces", {"metadata": {"name": name}})
+    status, namespace = call(server, "GET", f"/api/v1/namespaces/{name}/status")
+    assert status == 200
+    assert namespace["kind"] == "Namespace"
+    status, _ = call(server, "DELETE", f"/api/v1/namespaces/{name}")
+    assert status == 202
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "spec": {"finalizers": []}}
+    status, _ = call(server, "PUT", f"/api/v1/namespaces/{name}/finalize", body)
+    assert status == 200
+    status, _ = call(server, "GET", f"/api/v1/namespaces/{name}")
+    assert status == 404
