@@ -41,19 +41,20 @@ public:
     template <typename T>
     const T* array(const char* name, int ndim = 1) {
         py::array value = source_.attr(name).cast<py::array>();
-        const std::string label = std::string(kind_) + "." + name;
+        // Built only on failure: most calls read every field and fail none.
+        const auto label = [&] { return std::string(kind_) + "." + name; };
         if (!value.dtype().is(py::dtype::of<T>())) {
-            throw py::value_error(label + ": expected dtype " + std::string(py::str(py::dtype::of<T>()))
+            throw py::value_error(label() + ": expected dtype " + std::string(py::str(py::dtype::of<T>()))
                                   + ", got " + std::string(py::str(value.dtype()))
                                   + "; build it with numpy.ascontiguousarray(..., dtype=...)");
         }
         if (value.ndim() != ndim) {
-            throw py::value_error(label + ": expected " + std::to_string(ndim)
+            throw py::value_error(label() + ": expected " + std::to_string(ndim)
                                   + "-D array, got " + std::to_string(value.ndim())
                                   + " dimensions");
         }
         if (!(value.flags() & py::array::c_style)) {
-            throw py::value_error(label + ": array is not C-contiguous; pass numpy.ascontiguousarray(...)");
+            throw py::value_error(label() + ": array is not C-contiguous; pass numpy.ascontiguousarray(...)");
         }
         sizes_[name] = value.size();
         if (ndim == 2) {
@@ -113,7 +114,64 @@ void check_string_ids(const std::int32_t* ids, py::ssize_t count, std::int64_t s
     (void)string_count;
 }
 
-sch::Nodes read_nodes(Reader& r) {
+void check_row_indexes(const std::int32_t* rows, py::ssize_t count, std::int64_t node_count,
+                       const char* label) {
+    for (py::ssize_t i = 0; i < count; ++i) {
+        if (rows[i] < -1 || rows[i] >= node_count) {
+            throw py::value_error(std::string(label) + "[" + std::to_string(i) + "]: row "
+                                  + std::to_string(rows[i]) + " is out of range for "
+                                  + std::to_string(node_count) + " nodes");
+        }
+    }
+}
+
+// Reads a TermArrays. owner_count is the number of pod slots the owners
+// index, or -1 when every owner must be -1 (the incoming pod's terms).
+sch::Terms read_terms(Reader& r, const char* kind, std::int64_t owner_count) {
+    sch::Terms t{};
+    t.kinds = r.array<std::int8_t>("kinds");
+    t.count = r.size("kinds");
+    if (t.count == 0) {
+        // Most pods have no terms; the kernels read no other field then,
+        // and skipping them saves a dozen attribute reads per call.
+        return t;
+    }
+    t.weights = r.array<std::int64_t>("weights");
+    r.expect_size("weights", t.count, "one per term");
+    t.min_domains = r.array<std::int64_t>("min_domains");
+    r.expect_size("min_domains", t.count, "one per term");
+    t.topology_keys = r.array<std::int32_t>("topology_keys");
+    r.expect_size("topology_keys", t.count, "one per term");
+    t.flags = r.array<std::uint8_t>("flags");
+    r.expect_size("flags", t.count, "one per term");
+    t.owners = r.array<std::int64_t>("owners");
+    r.expect_size("owners", t.count, "one per term");
+    for (std::int64_t i = 0; i < t.count; ++i) {
+        const bool valid = owner_count < 0 ? t.owners[i] == -1 : t.owners[i] >= 0 && t.owners[i] < owner_count;
+        if (!valid) {
+            throw py::value_error(std::string(kind) + ".owners[" + std::to_string(i) + "]: "
+                                  + std::to_string(t.owners[i]) + " is not a pod slot of "
+                                  + std::to_string(owner_count)
+                                  + "; the incoming pod's own terms must have owner -1");
+        }
+    }
+    t.namespace_offsets = r.array<std::int64_t>("namespace_offsets");
+    t.namespaces = r.array<std::int32_t>("namespaces");
+    r.expect_offsets("namespace_offsets", t.namespace_offsets, t.count, "namespaces");
+    t.requirement_ops = r.array<std::int8_t>("requirement_ops");
+    const py::ssize_t requirement_count = r.size("requirement_ops");
+    t.selector_offsets = r.array<std::int64_t>("selector_offsets");
+    r.expect_offsets("selector_offsets", t.selector_offsets, t.count, "requirement_ops");
+    t.requirement_keys = r.array<std::int32_t>("requirement_keys");
+    r.expect_size("requirement_keys", requirement_count, "one per requirement");
+    t.requirement_value_offsets = r.array<std::int64_t>("requirement_value_offsets");
+    t.requirement_values = r.array<std::int32_t>("requirement_values");
+    r.expect_offsets("requirement_value_offsets", t.requirement_value_offsets, requirement_count,
+                     "requirement_values");
+    return t;
+}
+
+sch::Nodes read_nodes(Reader& r, Reader& pod_terms) {
     sch::Nodes n{};
     n.allocatable = r.array<std::int64_t>("allocatable", 2);
     n.node_count = r.rows("allocatable");
@@ -164,6 +222,29 @@ sch::Nodes read_nodes(Reader& r) {
     r.expect_size("image_sizes", r.size("image_ids"), "one per image");
     r.expect_size("image_node_counts", n.string_count, "one per interned string");
     check_string_ids(n.image_ids, r.size("image_ids"), n.string_count);
+
+    n.pod_rows = r.array<std::int32_t>("pod_rows");
+    n.pod_count = r.size("pod_rows");
+    check_row_indexes(n.pod_rows, n.pod_count, n.node_count, "NodeArrays.pod_rows");
+    n.pod_namespaces = r.array<std::int32_t>("pod_namespaces");
+    r.expect_size("pod_namespaces", n.pod_count, "one per pod slot");
+    n.pod_terminating = r.array<std::uint8_t>("pod_terminating");
+    r.expect_size("pod_terminating", n.pod_count, "one per pod slot");
+    n.pod_label_offsets = r.array<std::int64_t>("pod_label_offsets");
+    n.pod_label_keys = r.array<std::int32_t>("pod_label_keys");
+    n.pod_label_values = r.array<std::int32_t>("pod_label_values");
+    r.expect_offsets("pod_label_offsets", n.pod_label_offsets, n.pod_count, "pod_label_keys");
+    r.expect_size("pod_label_values", r.size("pod_label_keys"), "one per pod label key");
+    // Label values index the per-string domain vectors of topology.h.
+    for (py::ssize_t i = 0; i < r.size("pod_label_values"); ++i) {
+        if (n.pod_label_values[i] < 0 || n.pod_label_values[i] >= n.string_count) {
+            throw py::value_error("NodeArrays.pod_label_values[" + std::to_string(i) + "]: string id "
+                                  + std::to_string(n.pod_label_values[i]) + " is out of range for "
+                                  + std::to_string(n.string_count)
+                                  + " strings; take the arrays from NodeTable.arrays()");
+        }
+    }
+    n.pod_terms = read_terms(pod_terms, "NodeArrays.pod_terms", n.pod_count);
     return n;
 }
 
@@ -213,6 +294,13 @@ sch::Pod read_pod(Reader& r, const sch::Nodes& nodes) {
     p.image_count = r.size("image_ids");
     check_string_ids(p.image_ids, p.image_count, nodes.string_count);
     p.container_count = r.scalar<std::int64_t>("container_count");
+
+    p.namespace_id = r.scalar<std::int32_t>("namespace_id");
+    p.label_keys = r.array<std::int32_t>("label_keys");
+    p.label_count = r.size("label_keys");
+    p.label_values = r.array<std::int32_t>("label_values");
+    r.expect_size("label_values", p.label_count, "one per pod label key");
+    p.system_default_spread = r.scalar<bool>("system_default_spread");
     return p;
 }
 
@@ -248,14 +336,18 @@ sch::Scoring read_scoring(Reader& r, const sch::Nodes& nodes) {
     };
     check_columns(s.fit_columns, s.fit_resource_count, "fit_columns");
     check_columns(s.balanced_columns, s.balanced_resource_count, "balanced_columns");
+    s.hard_pod_affinity_weight = r.scalar<std::int64_t>("hard_pod_affinity_weight");
     return s;
 }
 
 py::tuple filter_nodes(const py::object& node_arrays, const py::object& pod_arrays) {
     Reader node_reader(node_arrays, "NodeArrays");
-    const sch::Nodes nodes = read_nodes(node_reader);
+    Reader node_terms_reader(node_arrays.attr("pod_terms"), "NodeArrays.pod_terms");
+    const sch::Nodes nodes = read_nodes(node_reader, node_terms_reader);
     Reader pod_reader(pod_arrays, "PodArrays");
-    const sch::Pod pod = read_pod(pod_reader, nodes);
+    Reader pod_terms_reader(pod_arrays.attr("terms"), "PodArrays.terms");
+    sch::Pod pod = read_pod(pod_reader, nodes);
+    pod.terms = read_terms(pod_terms_reader, "PodArrays.terms", -1);
 
     const py::ssize_t n = nodes.node_count;
     py::array_t<std::int8_t> status(n);
@@ -274,9 +366,12 @@ py::tuple filter_nodes(const py::object& node_arrays, const py::object& pod_arra
 py::array score_nodes(const py::object& node_arrays, const py::object& pod_arrays,
                       const py::object& scoring_arrays, const py::array& candidates) {
     Reader node_reader(node_arrays, "NodeArrays");
-    const sch::Nodes nodes = read_nodes(node_reader);
+    Reader node_terms_reader(node_arrays.attr("pod_terms"), "NodeArrays.pod_terms");
+    const sch::Nodes nodes = read_nodes(node_reader, node_terms_reader);
     Reader pod_reader(pod_arrays, "PodArrays");
-    const sch::Pod pod = read_pod(pod_reader, nodes);
+    Reader pod_terms_reader(pod_arrays.attr("terms"), "PodArrays.terms");
+    sch::Pod pod = read_pod(pod_reader, nodes);
+    pod.terms = read_terms(pod_terms_reader, "PodArrays.terms", -1);
     Reader scoring_reader(scoring_arrays, "ScoringArrays");
     const sch::Scoring scoring = read_scoring(scoring_reader, nodes);
 

@@ -5,6 +5,7 @@
 #include "common/debug.h"
 #include "scheduler/kernels.h"
 #include "scheduler/predicates.h"
+#include "scheduler/topology.h"
 
 namespace pykube::scheduler {
 namespace {
@@ -112,10 +113,6 @@ bool any_toleration_tolerates(const Pod& pod, std::int32_t key, std::int32_t val
     return false;
 }
 
-namespace {
-
-// Returns the index of the first NoSchedule or NoExecute taint of the node
-// that no toleration tolerates, or -1.
 std::int64_t first_untolerated_taint(const Nodes& nodes, const Pod& pod, std::int64_t row) {
     for (std::int64_t i = nodes.taint_offsets[row]; i < nodes.taint_offsets[row + 1]; ++i) {
         const std::int8_t effect = nodes.taint_effects[i];
@@ -146,6 +143,8 @@ bool matches_required_affinity(const Nodes& nodes, const Pod& pod, std::int64_t 
     }
     return !has_required || any_required;
 }
+
+namespace {
 
 // A pod port conflicts with a used port of the same protocol and number
 // when either address is 0.0.0.0 or both are the same address.
@@ -201,6 +200,9 @@ std::int8_t check_resources(const Nodes& nodes, const Pod& pod, std::int64_t row
 }  // namespace
 
 void filter_nodes(const Nodes& nodes, const Pod& pod, const FilterOutput& out) {
+    const topology::Inclusion inclusion(nodes, pod);
+    const topology::SpreadFilter spread(nodes, pod, inclusion);
+    const topology::AffinityFilter inter_pod(nodes, pod);
     for (std::int64_t row = 0; row < nodes.node_count; ++row) {
         std::int8_t status = kFits;
         std::int8_t plugin = kNoPlugin;
@@ -223,9 +225,14 @@ void filter_nodes(const Nodes& nodes, const Pod& pod, const FilterOutput& out) {
         } else if (has_port_conflict(nodes, pod, row)) {
             status = kUnschedulable;
             plugin = kNodePorts;
-        } else {
-            status = check_resources(nodes, pod, row, insufficient);
-            plugin = status == kFits ? kNoPlugin : kNodeResourcesFit;
+        } else if ((status = check_resources(nodes, pod, row, insufficient)) != kFits) {
+            plugin = kNodeResourcesFit;
+        } else if (spread.active() && (detail = spread.check(row)) >= 0) {
+            status = detail == kSpreadMissingLabel ? kUnschedulableAndUnresolvable : kUnschedulable;
+            plugin = kPodTopologySpread;
+        } else if ((detail = inter_pod.check(row)) >= 0) {
+            status = detail == kAffinityMismatch ? kUnschedulableAndUnresolvable : kUnschedulable;
+            plugin = kInterPodAffinity;
         }
         out.status[row] = status;
         out.plugin[row] = plugin;

@@ -34,6 +34,21 @@ enum FilterPlugin : std::int8_t {
     kNodeAffinity = 4,
     kNodePorts = 5,
     kNodeResourcesFit = 6,
+    kPodTopologySpread = 7,
+    kInterPodAffinity = 8,
+};
+
+// FilterOutput.detail of a node that PodTopologySpread rejects.
+enum SpreadFailure : std::int8_t {
+    kSpreadSkew = 0,
+    kSpreadMissingLabel = 1,
+};
+
+// FilterOutput.detail of a node that InterPodAffinity rejects.
+enum AffinityFailure : std::int8_t {
+    kAffinityMismatch = 0,
+    kAntiAffinityMismatch = 1,
+    kExistingAntiAffinityMismatch = 2,
 };
 
 // Columns of the raw and normalised score matrices.
@@ -43,8 +58,13 @@ enum ScorePlugin : int {
     kScoreNodeResourcesFit = 2,
     kScoreBalancedAllocation = 3,
     kScoreImageLocality = 4,
-    kScorePluginCount = 5,
+    kScorePodTopologySpread = 5,
+    kScoreInterPodAffinity = 6,
+    kScorePluginCount = 7,
 };
+
+// Raw PodTopologySpread score of a node the plugin ignores; it normalises to 0.
+constexpr std::int64_t kIgnoredNodeScore = -1;
 
 enum TaintEffect : std::int8_t {
     kNoSchedule = 0,
@@ -91,6 +111,26 @@ enum Normalization : std::int8_t {
     kNoNormalization = 0,
     kDefaultNormalization = 1,  // scale so the maximum becomes 100
     kReverseNormalization = 2,  // the same, then 100 minus it
+    kSpreadNormalization = 3,   // PodTopologySpread: fewer matching pods scores higher
+    kMinMaxNormalization = 4,   // InterPodAffinity: map [min, max] to [0, 100]
+};
+
+// What a pod term is: an inter-pod affinity term or a spread constraint.
+enum PodTermKind : std::int8_t {
+    kRequiredAffinity = 0,
+    kRequiredAntiAffinity = 1,
+    kPreferredAffinity = 2,
+    kPreferredAntiAffinity = 3,
+    kHardSpread = 4,  // whenUnsatisfiable: DoNotSchedule
+    kSoftSpread = 5,  // whenUnsatisfiable: ScheduleAnyway
+};
+
+// Bits of Terms::flags.
+enum PodTermFlag : std::uint8_t {
+    kAllNamespaces = 1,
+    kHonorNodeAffinity = 2,
+    kHonorTaints = 4,
+    kHostnameKey = 8,
 };
 
 constexpr std::int64_t kMaxNodeScore = 100;
@@ -102,6 +142,28 @@ constexpr int kFirstExtendedColumn = 4;
 
 // Id of the 0.0.0.0 wildcard address in host port arrays.
 constexpr std::int32_t kWildcardIp = -1;
+
+// Borrowed views of pod terms over pod labels (pykube_core/scheduler/
+// arrays.py TermArrays). Term t selects pods in its namespaces (or all with
+// kAllNamespaces) whose labels match every requirement in
+// [selector_offsets[t], selector_offsets[t + 1]); requirement ops are kIn,
+// kNotIn, kExists, kDoesNotExist and kNever.
+struct Terms {
+    std::int64_t count;
+    const std::int8_t* kinds;
+    const std::int64_t* weights;      // preferred weight, or maxSkew
+    const std::int64_t* min_domains;  // spread constraints only
+    const std::int32_t* topology_keys;
+    const std::uint8_t* flags;
+    const std::int64_t* owners;             // existing pod slot, or -1
+    const std::int64_t* namespace_offsets;  // count + 1
+    const std::int32_t* namespaces;
+    const std::int64_t* selector_offsets;  // count + 1
+    const std::int8_t* requirement_ops;
+    const std::int32_t* requirement_keys;
+    const std::int64_t* requirement_value_offsets;
+    const std::int32_t* requirement_values;  // sorted within a requirement
+};
 
 // Borrowed views of the node table, N rows and R resource columns.
 struct Nodes {
@@ -134,6 +196,16 @@ struct Nodes {
     const std::int32_t* image_ids;
     const std::int64_t* image_sizes;     // bytes
     const std::int32_t* image_node_counts;  // per string id: nodes with that image
+
+    // Existing pods, one slot each; a free slot has row -1.
+    std::int64_t pod_count;
+    const std::int32_t* pod_rows;
+    const std::int32_t* pod_namespaces;
+    const std::uint8_t* pod_terminating;
+    const std::int64_t* pod_label_offsets;  // pod_count + 1
+    const std::int32_t* pod_label_keys;     // sorted by key within a pod
+    const std::int32_t* pod_label_values;
+    Terms pod_terms;  // the existing pods' inter-pod affinity terms
 };
 
 // Borrowed views of one compiled pod.
@@ -167,6 +239,13 @@ struct Pod {
     std::int64_t image_count;
     const std::int32_t* image_ids;  // one per container with a known image
     std::int64_t container_count;   // init and app containers
+
+    std::int32_t namespace_id;
+    std::int64_t label_count;
+    const std::int32_t* label_keys;  // sorted
+    const std::int32_t* label_values;
+    Terms terms;  // inter-pod affinity terms and spread constraints
+    bool system_default_spread;
 };
 
 // Borrowed views of the scoring settings of a profile.
@@ -180,10 +259,13 @@ struct Scoring {
     const std::int64_t* shape_scores;       // 0 to 100
     std::int64_t balanced_resource_count;
     const std::int64_t* balanced_columns;
+    std::int64_t hard_pod_affinity_weight;
 };
 
 // Output of filter_nodes, one entry per node. detail is the index into the
-// taint arrays of the first untolerated taint (TaintToleration), else -1.
+// taint arrays of the first untolerated taint (TaintToleration), a
+// SpreadFailure (PodTopologySpread), an AffinityFailure (InterPodAffinity),
+// else -1.
 // insufficient is N x R, set to 1 for each resource NodeResourcesFit lacks.
 struct FilterOutput {
     std::int8_t* status;

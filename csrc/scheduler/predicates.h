@@ -16,4 +16,11 @@ bool term_matches(const Nodes& nodes, const Pod& pod, std::int64_t row, std::int
 bool any_toleration_tolerates(const Pod& pod, std::int32_t key, std::int32_t value,
                               std::int8_t effect, bool prefer_no_schedule_only);
 
+// True when the node matches spec.nodeSelector and the required node affinity.
+bool matches_required_affinity(const Nodes& nodes, const Pod& pod, std::int64_t row);
+
+// Returns the index of the first NoSchedule or NoExecute taint of the node
+// that no toleration tolerates, or -1.
+std::int64_t first_untolerated_taint(const Nodes& nodes, const Pod& pod, std::int64_t row);
+
 }  // namespace pykube::scheduler

@@ -5,6 +5,7 @@
 
 #include "scheduler/kernels.h"
 #include "scheduler/predicates.h"
+#include "scheduler/topology.h"
 
 namespace pykube::scheduler {
 namespace {
@@ -219,6 +220,11 @@ void score_nodes(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
     const bool skip_balanced = requests_none_of(pod, scoring);
     std::vector<double> fractions;
     fractions.reserve(static_cast<std::size_t>(scoring.balanced_resource_count));
+    const topology::Inclusion inclusion(nodes, pod);
+    const std::vector<std::int64_t> spread =
+        topology::spread_scores(nodes, pod, inclusion, candidates, candidate_count);
+    const std::vector<std::int64_t> inter_pod = topology::affinity_scores(
+        nodes, pod, scoring.hard_pod_affinity_weight, candidates, candidate_count);
     for (std::int64_t i = 0; i < candidate_count; ++i) {
         const std::int64_t row = candidates[i];
         std::int64_t* out = raw_scores + i * kScorePluginCount;
@@ -228,6 +234,8 @@ void score_nodes(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
         out[kScoreBalancedAllocation] =
             skip_balanced ? 0 : balanced_score(nodes, pod, scoring, row, fractions);
         out[kScoreImageLocality] = image_score(nodes, pod, row);
+        out[kScorePodTopologySpread] = spread[static_cast<std::size_t>(i)];
+        out[kScoreInterPodAffinity] = inter_pod[static_cast<std::size_t>(i)];
     }
 }
 

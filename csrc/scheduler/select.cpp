@@ -29,6 +29,59 @@ void normalize_column(std::int64_t* scores, std::int64_t row_count, int column, 
     }
 }
 
+// PodTopologySpread's NormalizeScore: ignored nodes score 0, the others
+// 100 * (max + min - score) / max over the counted nodes, or 100 when every
+// counted score is 0.
+void normalize_spread(std::int64_t* scores, std::int64_t row_count, int column) {
+    std::int64_t minimum = 0;
+    std::int64_t maximum = 0;
+    bool any = false;
+    for (std::int64_t i = 0; i < row_count; ++i) {
+        const std::int64_t score = scores[i * kScorePluginCount + column];
+        if (score == kIgnoredNodeScore) {
+            continue;
+        }
+        minimum = any ? (score < minimum ? score : minimum) : score;
+        maximum = score > maximum ? score : maximum;
+        any = true;
+    }
+    for (std::int64_t i = 0; i < row_count; ++i) {
+        std::int64_t& score = scores[i * kScorePluginCount + column];
+        if (score == kIgnoredNodeScore) {
+            score = 0;
+        } else if (maximum == 0) {
+            score = kMaxNodeScore;
+        } else {
+            score = kMaxNodeScore * (maximum + minimum - score) / maximum;
+        }
+    }
+}
+
+// InterPodAffinity's NormalizeScore: map [min, max] to [0, 100] in floating
+// point and truncate; all 0 when every score is equal.
+void normalize_min_max(std::int64_t* scores, std::int64_t row_count, int column) {
+    if (row_count == 0) {
+        return;
+    }
+    std::int64_t minimum = scores[column];
+    std::int64_t maximum = scores[column];
+    for (std::int64_t i = 1; i < row_count; ++i) {
+        const std::int64_t score = scores[i * kScorePluginCount + column];
+        minimum = score < minimum ? score : minimum;
+        maximum = score > maximum ? score : maximum;
+    }
+    const std::int64_t range = maximum - minimum;
+    for (std::int64_t i = 0; i < row_count; ++i) {
+        std::int64_t& score = scores[i * kScorePluginCount + column];
+        if (range <= 0) {
+            score = 0;
+            continue;
+        }
+        const double fraction = static_cast<double>(score - minimum) / static_cast<double>(range);
+        score = static_cast<std::int64_t>(static_cast<double>(kMaxNodeScore) * fraction);
+    }
+}
+
 }  // namespace
 
 std::uint64_t splitmix64_next(std::uint64_t* state) {
@@ -43,7 +96,11 @@ std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
                          const std::int64_t* weights, const std::int8_t* modes,
                          std::int64_t* totals, std::uint64_t* rng_state) {
     for (int column = 0; column < kScorePluginCount; ++column) {
-        if (modes[column] != kNoNormalization) {
+        if (modes[column] == kSpreadNormalization) {
+            normalize_spread(scores, row_count, column);
+        } else if (modes[column] == kMinMaxNormalization) {
+            normalize_min_max(scores, row_count, column);
+        } else if (modes[column] != kNoNormalization) {
             normalize_column(scores, row_count, column, modes[column] == kReverseNormalization);
         }
     }

@@ -20,6 +20,10 @@ from numpy.typing import NDArray
 
 from pykube_core.scheduler.arrays import (
     CPU_COLUMN,
+    IGNORED_NODE_SCORE,
+    AffinityFailure,
+    PodTermKind,
+    SpreadFailure,
     FIRST_EXTENDED_COLUMN,
     MAX_NODE_SCORE,
     MEMORY_COLUMN,
@@ -35,9 +39,11 @@ from pykube_core.scheduler.arrays import (
     Status,
     Strategy,
     TaintEffect,
+    TermArrays,
     TermKind,
     TolerationOp,
 )
+from pykube_core.scheduler import _reference_topology as topology
 
 MEBIBYTE = 1024 * 1024
 IMAGE_MIN_THRESHOLD = 23 * MEBIBYTE
@@ -53,12 +59,15 @@ def _truncating_divide(numerator: int, denominator: int) -> int:
 
 def _lists(source: Any) -> Any:
     """Return the dataclass's fields with every array converted to nested Python lists."""
-    return SimpleNamespace(
-        **{
-            name: value.tolist() if isinstance(value, np.ndarray) else value
-            for name, value in vars(source).items()
-        }
-    )
+    fields: dict[str, Any] = {}
+    for name, value in vars(source).items():
+        if isinstance(value, np.ndarray):
+            fields[name] = value.tolist()
+        elif isinstance(value, TermArrays):
+            fields[name] = _lists(value)
+        else:
+            fields[name] = value
+    return SimpleNamespace(**fields)
 
 
 # --- filters -------------------------------------------------------------
@@ -184,6 +193,15 @@ def _check_resources(nodes: Any, pod: Any, row: int, insufficient: list[int]) ->
     return Status.UNSCHEDULABLE_AND_UNRESOLVABLE if unresolvable else Status.UNSCHEDULABLE
 
 
+def _inclusion(nodes: Any, pod: Any, row_count: int) -> tuple[list[bool], list[bool]]:
+    """Return per row whether the pod's node affinity matches and its tolerations cover the taints."""
+    if PodTermKind.HARD_SPREAD not in pod.terms.kinds and PodTermKind.SOFT_SPREAD not in pod.terms.kinds:
+        return [], []
+    affinity_ok = [_matches_required_affinity(nodes, pod, row) for row in range(row_count)]
+    taints_ok = [_first_untolerated_taint(nodes, pod, row) < 0 for row in range(row_count)]
+    return affinity_ok, taints_ok
+
+
 def filter_nodes(
     node_arrays: NodeArrays, pod_arrays: PodArrays
 ) -> tuple[NDArray[np.int8], NDArray[np.int8], NDArray[np.int64], NDArray[np.uint8]]:
@@ -195,6 +213,10 @@ def filter_nodes(
     detail = [-1] * row_count
     insufficient = [[0] * resource_count for _ in range(row_count)]
     unresolvable = Status.UNSCHEDULABLE_AND_UNRESOLVABLE
+    affinity_ok, taints_ok = _inclusion(nodes, pod, row_count)
+    spread = topology.spread_filter_state(nodes, pod, affinity_ok, taints_ok)
+    inter_pod = topology.affinity_filter_state(nodes, pod)
+
     for row in range(row_count):
         if nodes.unschedulable[row] and not pod.tolerates_unschedulable:
             status[row], plugin[row] = unresolvable, FilterPlugin.NODE_UNSCHEDULABLE
@@ -206,9 +228,14 @@ def filter_nodes(
             status[row], plugin[row] = unresolvable, FilterPlugin.NODE_AFFINITY
         elif _has_port_conflict(nodes, pod, row):
             status[row], plugin[row] = Status.UNSCHEDULABLE, FilterPlugin.NODE_PORTS
-        else:
-            status[row] = _check_resources(nodes, pod, row, insufficient[row])
-            plugin[row] = FilterPlugin.NONE if status[row] == Status.FITS else FilterPlugin.NODE_RESOURCES_FIT
+        elif (fit := _check_resources(nodes, pod, row, insufficient[row])) != Status.FITS:
+            status[row], plugin[row] = fit, FilterPlugin.NODE_RESOURCES_FIT
+        elif spread is not None and (failure := topology.spread_filter(nodes, pod, spread, row)) >= 0:
+            status[row] = unresolvable if failure == SpreadFailure.MISSING_LABEL else Status.UNSCHEDULABLE
+            plugin[row], detail[row] = FilterPlugin.POD_TOPOLOGY_SPREAD, failure
+        elif (failure := topology.affinity_filter(nodes, pod, inter_pod, row)) >= 0:
+            status[row] = unresolvable if failure == AffinityFailure.AFFINITY else Status.UNSCHEDULABLE
+            plugin[row], detail[row] = FilterPlugin.INTER_POD_AFFINITY, failure
     return (
         np.array(status, dtype=np.int8),
         np.array(plugin, dtype=np.int8),
@@ -346,8 +373,12 @@ def score_nodes(
     nodes, pod, scoring = _lists(node_arrays), _lists(pod_arrays), _lists(scoring_arrays)
     node_count = node_arrays.node_count
     skip_balanced = all(pod.requests[column] == 0 for column in scoring.balanced_columns)
+    candidate_rows = candidates.tolist()
+    affinity_ok, taints_ok = _inclusion(nodes, pod, node_count)
+    spread = topology.spread_scores(nodes, pod, candidate_rows, affinity_ok, taints_ok)
+    inter_pod = topology.affinity_scores(nodes, pod, scoring.hard_pod_affinity_weight, candidate_rows)
     rows = []
-    for row in candidates.tolist():
+    for index, row in enumerate(candidate_rows):
         rows.append(
             [
                 _taint_count(nodes, pod, row),
@@ -355,6 +386,8 @@ def score_nodes(
                 _fit_score(nodes, pod, scoring, row),
                 0 if skip_balanced else _balanced_score(nodes, pod, scoring, row),
                 _image_score(nodes, pod, row, node_count),
+                spread[index],
+                inter_pod[index],
             ]
         )
     return np.array(rows, dtype=np.int64).reshape(len(rows), SCORE_PLUGIN_COUNT)
@@ -370,6 +403,34 @@ def splitmix64_next(state: int) -> tuple[int, int]:
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & UINT64_MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & UINT64_MASK
     return z ^ (z >> 31), state
+
+
+def _normalize_spread(column: list[int]) -> list[int]:
+    """PodTopologySpread's NormalizeScore: fewer matching pods scores higher; ignored nodes score 0."""
+    counted = [score for score in column if score != IGNORED_NODE_SCORE]
+    if not counted:
+        return [0] * len(column)
+    minimum, maximum = min(counted), max([0, *counted])
+    result = []
+    for score in column:
+        if score == IGNORED_NODE_SCORE:
+            result.append(0)
+        elif maximum == 0:
+            result.append(MAX_NODE_SCORE)
+        else:
+            result.append(MAX_NODE_SCORE * (maximum + minimum - score) // maximum)
+    return result
+
+
+def _normalize_min_max(column: list[int]) -> list[int]:
+    """InterPodAffinity's NormalizeScore: map [min, max] to [0, 100], truncating."""
+    if not column:
+        return []
+    minimum, maximum = min(column), max(column)
+    spread = maximum - minimum
+    if spread <= 0:
+        return [0] * len(column)
+    return [int(float(MAX_NODE_SCORE) * (float(score - minimum) / float(spread))) for score in column]
 
 
 def _normalize(column: list[int], reverse: bool) -> list[int]:
@@ -389,7 +450,11 @@ def select_node(
     """Return (normalized scores, totals, selected row or -1, next rng state)."""
     columns = [list(column) for column in zip(*raw_scores.tolist())] or [[]] * SCORE_PLUGIN_COUNT
     for index, mode in enumerate(modes.tolist()):
-        if mode != Normalization.NONE:
+        if mode == Normalization.SPREAD:
+            columns[index] = _normalize_spread(columns[index])
+        elif mode == Normalization.MIN_MAX:
+            columns[index] = _normalize_min_max(columns[index])
+        elif mode != Normalization.NONE:
             columns[index] = _normalize(columns[index], mode == Normalization.REVERSE)
     row_count = len(raw_scores)
     normalized = [[columns[c][i] for c in range(SCORE_PLUGIN_COUNT)] for i in range(row_count)]

@@ -16,7 +16,8 @@ interned id.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +59,23 @@ class FilterPlugin(enum.IntEnum):
     NODE_AFFINITY = 4
     NODE_PORTS = 5
     NODE_RESOURCES_FIT = 6
+    POD_TOPOLOGY_SPREAD = 7
+    INTER_POD_AFFINITY = 8
+
+
+class SpreadFailure(enum.IntEnum):
+    """FilterArrays.detail of a node that PodTopologySpread rejects."""
+
+    SKEW = 0
+    MISSING_LABEL = 1
+
+
+class AffinityFailure(enum.IntEnum):
+    """FilterArrays.detail of a node that InterPodAffinity rejects."""
+
+    AFFINITY = 0
+    ANTI_AFFINITY = 1
+    EXISTING_ANTI_AFFINITY = 2
 
 
 class ScorePlugin(enum.IntEnum):
@@ -68,6 +86,8 @@ class ScorePlugin(enum.IntEnum):
     NODE_RESOURCES_FIT = 2
     BALANCED_ALLOCATION = 3
     IMAGE_LOCALITY = 4
+    POD_TOPOLOGY_SPREAD = 5
+    INTER_POD_AFFINITY = 6
 
 
 SCORE_PLUGIN_COUNT = len(ScorePlugin)
@@ -119,6 +139,76 @@ class Normalization(enum.IntEnum):
     NONE = 0
     DEFAULT = 1
     REVERSE = 2
+    # PodTopologySpread: fewer matching pods is better; a raw score of
+    # IGNORED_NODE_SCORE (a node without the topology keys) normalises to 0.
+    SPREAD = 3
+    # InterPodAffinity: scale the range [min, max] of the raw scores to 0-100.
+    MIN_MAX = 4
+
+
+# Raw PodTopologySpread score of a node that the plugin ignores.
+IGNORED_NODE_SCORE = -1
+
+
+class PodTermKind(enum.IntEnum):
+    """Kind of a pod term: an inter-pod affinity term or a topology spread constraint."""
+
+    REQUIRED_AFFINITY = 0
+    REQUIRED_ANTI_AFFINITY = 1
+    PREFERRED_AFFINITY = 2
+    PREFERRED_ANTI_AFFINITY = 3
+    HARD_SPREAD = 4  # whenUnsatisfiable: DoNotSchedule
+    SOFT_SPREAD = 5  # whenUnsatisfiable: ScheduleAnyway
+
+
+class PodTermFlag(enum.IntFlag):
+    """Bits of TermArrays.flags."""
+
+    ALL_NAMESPACES = 1  # namespaceSelector {} selects every namespace
+    HONOR_NODE_AFFINITY = 2  # spread: count only nodes matching the pod's node affinity
+    HONOR_TAINTS = 4  # spread: count only nodes whose taints the pod tolerates
+    HOSTNAME_KEY = 8  # the topology key is kubernetes.io/hostname
+
+
+def _empty(dtype: type[np.generic]) -> NDArray[Any]:
+    return np.zeros(0, dtype=dtype)
+
+
+def _zero_offsets() -> NDArray[np.int64]:
+    return np.zeros(1, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class TermArrays:
+    """Pod terms over pod labels: inter-pod affinity terms and spread constraints.
+
+    Term t selects pods in namespaces[namespace_offsets[t]:...[t + 1]] (or
+    every namespace with the ALL_NAMESPACES flag) whose labels match all
+    requirements in [selector_offsets[t], selector_offsets[t + 1]).
+    Requirements use RequirementOp's IN, NOT_IN, EXISTS, DOES_NOT_EXIST and
+    NEVER (a nil or unparseable selector). weights is the preferred weight,
+    or maxSkew for a spread constraint. owners is the slot of the existing
+    pod that declares the term (NodeArrays.pod_*), or -1 for the incoming
+    pod's own terms.
+    """
+
+    kinds: NDArray[np.int8] = field(default_factory=lambda: _empty(np.int8))
+    weights: NDArray[np.int64] = field(default_factory=lambda: _empty(np.int64))
+    min_domains: NDArray[np.int64] = field(default_factory=lambda: _empty(np.int64))
+    topology_keys: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    flags: NDArray[np.uint8] = field(default_factory=lambda: _empty(np.uint8))
+    owners: NDArray[np.int64] = field(default_factory=lambda: _empty(np.int64))
+    namespace_offsets: NDArray[np.int64] = field(default_factory=_zero_offsets)
+    namespaces: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    selector_offsets: NDArray[np.int64] = field(default_factory=_zero_offsets)
+    requirement_ops: NDArray[np.int8] = field(default_factory=lambda: _empty(np.int8))
+    requirement_keys: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    requirement_value_offsets: NDArray[np.int64] = field(default_factory=_zero_offsets)
+    requirement_values: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+
+    @property
+    def term_count(self) -> int:
+        return int(self.kinds.shape[0])
 
 
 class Protocol(enum.IntEnum):
@@ -161,6 +251,16 @@ class NodeArrays:
     image_ids: NDArray[np.int32]
     image_sizes: NDArray[np.int64]
     image_node_counts: NDArray[np.int32]
+    # Existing pods, one slot each: the node row (-1 for a free slot), the
+    # namespace id, 1 when the pod is terminating, and the pod's labels in
+    # CSR form sorted by key. pod_terms are their inter-pod affinity terms.
+    pod_rows: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    pod_namespaces: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    pod_terminating: NDArray[np.uint8] = field(default_factory=lambda: _empty(np.uint8))
+    pod_label_offsets: NDArray[np.int64] = field(default_factory=_zero_offsets)
+    pod_label_keys: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    pod_label_values: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    pod_terms: TermArrays = field(default_factory=TermArrays)
 
     @property
     def node_count(self) -> int:
@@ -199,6 +299,14 @@ class PodArrays:
     port_protocols: NDArray[np.int8]
     image_ids: NDArray[np.int32]
     container_count: int
+    # The pod's own namespace and labels (sorted by key), and its inter-pod
+    # affinity terms and topology spread constraints. system_default_spread
+    # is True when the spread constraints are the system defaults.
+    namespace_id: int = UNKNOWN_ID
+    label_keys: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    label_values: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
+    terms: TermArrays = field(default_factory=TermArrays)
+    system_default_spread: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +323,9 @@ class ScoringArrays:
     shape_utilization: NDArray[np.int64]
     shape_scores: NDArray[np.int64]
     balanced_columns: NDArray[np.int64]
+    # InterPodAffinity's hardPodAffinityWeight: the score an existing pod's
+    # required affinity term adds when the incoming pod matches it.
+    hard_pod_affinity_weight: int = 1
 
 
 @dataclass(frozen=True)
@@ -222,7 +333,8 @@ class FilterArrays:
     """Kernel output of the filters, one entry per node row.
 
     detail is the taint index of the first untolerated taint for
-    TAINT_TOLERATION, and -1 otherwise. insufficient (N x R) is 1 for each
+    TAINT_TOLERATION, a SpreadFailure for POD_TOPOLOGY_SPREAD, an
+    AffinityFailure for INTER_POD_AFFINITY, and -1 otherwise. insufficient (N x R) is 1 for each
     resource that NodeResourcesFit found short.
     """
 

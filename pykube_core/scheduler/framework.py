@@ -9,11 +9,13 @@ only loop over arrays.
 One scheduling cycle, as in kube-scheduler's default profile:
 
 1. Filter every node with NodeUnschedulable, NodeName, TaintToleration,
-   NodeAffinity, NodePorts and NodeResourcesFit, in that order; a node
-   reports the first plugin that rejects it.
+   NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread and
+   InterPodAffinity, in that order; a node reports the first plugin that
+   rejects it.
 2. Score the feasible nodes: TaintToleration (weight 3), NodeAffinity (2),
-   NodeResourcesFit (1), NodeResourcesBalancedAllocation (1) and
-   ImageLocality (1), each 0-100 after normalisation.
+   NodeResourcesFit (1), NodeResourcesBalancedAllocation (1),
+   ImageLocality (1), PodTopologySpread (2) and InterPodAffinity (2), each
+   0-100 after normalisation.
 3. Select the highest weighted total, breaking ties uniformly at random
    with a seedable splitmix64 generator shared by both kernels.
 
@@ -26,8 +28,10 @@ Differences from kube-scheduler (Kubernetes 1.35):
   metadata.name field selector is filtered against every node, so other
   nodes report the filter's reason, where kube-scheduler reports them as
   not considered.
-- PodTopologySpread, InterPodAffinity, volume plugins, DRA and preemption
-  are not implemented yet.
+- Volume plugins, DRA and preemption are not implemented yet.
+- PodTopologySpread's system default constraints apply only when the
+  caller passes the selectors of the Services and workloads that select
+  the pod (spread_selectors). kube-scheduler reads them from its informers.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,6 +63,7 @@ from pykube_core.scheduler.arrays import (
 from pykube_core.scheduler.node_table import NodeTable
 from pykube_core.scheduler.pod_arrays import compile_pod
 from pykube_core.scheduler.reasons import (
+    DETAIL_REASONS,
     FIXED_REASONS,
     PLUGIN_NAMES,
     insufficient_reasons,
@@ -74,15 +80,30 @@ DEFAULT_WEIGHTS: Mapping[ScorePlugin, int] = {
     ScorePlugin.NODE_RESOURCES_FIT: 1,
     ScorePlugin.BALANCED_ALLOCATION: 1,
     ScorePlugin.IMAGE_LOCALITY: 1,
+    ScorePlugin.POD_TOPOLOGY_SPREAD: 2,
+    ScorePlugin.INTER_POD_AFFINITY: 2,
 }
 
 # Normalisation per score plugin: fewer untolerated PreferNoSchedule taints
-# is better, a larger matched preferred weight is better, and the other
-# plugins already score 0-100.
+# is better, a larger matched preferred weight is better, fewer matching
+# pods in the domain is better for PodTopologySpread, InterPodAffinity maps
+# its range to 0-100, and the other plugins already score 0-100.
 NORMALIZATION = np.array(
-    [Normalization.REVERSE, Normalization.DEFAULT, Normalization.NONE, Normalization.NONE, Normalization.NONE],
+    [
+        Normalization.REVERSE,
+        Normalization.DEFAULT,
+        Normalization.NONE,
+        Normalization.NONE,
+        Normalization.NONE,
+        Normalization.SPREAD,
+        Normalization.MIN_MAX,
+    ],
     dtype=np.int8,
 )
+
+# Label selectors (metav1.LabelSelector) of the Services and workloads that
+# select a pod, or None.
+Selectors = Sequence[Mapping[str, Any]] | None
 
 # RequestedToCapacityRatio shape scores are 0-10 in kube-scheduler's
 # configuration and scaled by this factor to the 0-100 node score.
@@ -159,7 +180,8 @@ class Profile:
     fit_resources and their weights feed NodeResourcesFit's strategy;
     shape is required for REQUESTED_TO_CAPACITY_RATIO. legacy_taint_reason
     names the untolerated taint in the reason, as Kubernetes 1.34.1 and
-    older did.
+    older did. hard_pod_affinity_weight is InterPodAffinity's
+    hardPodAffinityWeight (0-100).
     """
 
     strategy: Strategy = Strategy.LEAST_ALLOCATED
@@ -168,8 +190,13 @@ class Profile:
     balanced_resources: tuple[str, ...] = ("cpu", "memory")
     weights: Mapping[ScorePlugin, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     legacy_taint_reason: bool = False
+    hard_pod_affinity_weight: int = 1
 
     def __post_init__(self) -> None:
+        if not 0 <= self.hard_pod_affinity_weight <= 100:
+            raise ValueError(
+                f"Profile.hard_pod_affinity_weight: {self.hard_pod_affinity_weight} is out of range; use 0-100"
+            )
         for name, weight in self.fit_resources:
             if weight <= 0:
                 raise ValueError(f"Profile.fit_resources: weight of {name!r} is {weight}; use a positive integer")
@@ -197,6 +224,7 @@ class Profile:
             shape_utilization=np.array([p.utilization for p in self.shape], dtype=np.int64),
             shape_scores=np.array([p.score * SHAPE_SCORE_SCALE for p in self.shape], dtype=np.int64),
             balanced_columns=np.array([table.column_of(name) for name in self.balanced_resources], dtype=np.int64),
+            hard_pod_affinity_weight=self.hard_pod_affinity_weight,
         )
 
     def weight_array(self) -> NDArray[np.int64]:
@@ -284,12 +312,21 @@ class Scheduler:
         self._rng_state = seed & ((1 << 64) - 1)
         self._weights = self.profile.weight_array()
 
-    def compile(self, pod: Mapping[str, Any]) -> PodArrays:
-        return compile_pod(self.table, pod)
+    def compile(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> PodArrays:
+        """Compile a pod for this table.
 
-    def filter(self, pod: Mapping[str, Any], compiled: PodArrays | None = None) -> FilterResult:
+        spread_selectors are the label selectors of the Services,
+        ReplicaSets, ReplicationControllers and StatefulSets that select the
+        pod. With them, a pod without topology spread constraints gets the
+        system default constraints (see pod_terms.spread_terms).
+        """
+        return compile_pod(self.table, pod, default_spread_selectors=spread_selectors)
+
+    def filter(
+        self, pod: Mapping[str, Any], compiled: PodArrays | None = None, *, spread_selectors: Selectors = None
+    ) -> FilterResult:
         """Run the filter plugins for a pod on every node."""
-        compiled = compiled if compiled is not None else self.compile(pod)
+        compiled = compiled if compiled is not None else self.compile(pod, spread_selectors=spread_selectors)
         nodes = self.table.arrays()
         arrays = FilterArrays(*self.kernel.filter_nodes(nodes, compiled))
         names = self.table.names()
@@ -299,12 +336,12 @@ class Scheduler:
         )
         return FilterResult(names, arrays, rejected)
 
-    def schedule(self, pod: Mapping[str, Any]) -> ScheduleResult:
+    def schedule(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> ScheduleResult:
         """Filter, score and select a node for a pod; the table is not changed."""
         # Resolving the profile's resources and compiling the pod may add
         # resource columns, so both come before the table snapshot.
         scoring = self.profile.scoring_arrays(self.table)
-        compiled = self.compile(pod)
+        compiled = self.compile(pod, spread_selectors=spread_selectors)
         filtered = self.filter(pod, compiled)
         candidates = filtered.feasible_rows
         if len(candidates) == 0:
@@ -316,9 +353,9 @@ class Scheduler:
         names = tuple(filtered.node_names[row] for row in candidates.tolist())
         return ScheduleResult(names[selection.selected], filtered, names, selection.normalized, selection.totals)
 
-    def schedule_and_assume(self, pod: Mapping[str, Any]) -> ScheduleResult:
+    def schedule_and_assume(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> ScheduleResult:
         """Schedule a pod and, when a node fits, assume it there."""
-        result = self.schedule(pod)
+        result = self.schedule(pod, spread_selectors=spread_selectors)
         if result.node is not None:
             self.table.assume_pod(pod, result.node)
         return result
@@ -332,6 +369,8 @@ class Scheduler:
             )
         elif plugin == FilterPlugin.NODE_RESOURCES_FIT:
             reasons = tuple(insufficient_reasons(self.table.resources, arrays.insufficient[row].tolist()))
+        elif plugin in DETAIL_REASONS:
+            reasons = (DETAIL_REASONS[plugin][int(arrays.detail[row])],)
         else:
             reasons = (FIXED_REASONS[plugin],)
         return NodeVerdict(names[row], Status(int(arrays.status[row])), PLUGIN_NAMES[plugin], reasons)

@@ -22,6 +22,10 @@ when a pod with host ports comes or goes.
 Removing a node moves the last row into its place, so rows stay dense but
 row numbers change. row_of() and names() map between rows and names.
 
+For PodTopologySpread and InterPodAffinity the table also keeps every
+accounted pod in a slot (pykube_core.scheduler.pod_slots): its node row,
+namespace, terminating flag, labels and inter-pod affinity terms.
+
 NOTE: interned strings of removed nodes and pods are never freed, so a table
 that sees unbounded label or name churn grows; rebuild it from the current
 nodes to reclaim that memory.
@@ -49,6 +53,13 @@ from pykube_core.scheduler.arrays import (
     TaintEffect,
 )
 from pykube_core.scheduler.interner import Interner
+from pykube_core.scheduler.pod_slots import PodEntry, PodSlots
+from pykube_core.scheduler.pod_terms import (
+    NamespaceResolver,
+    affinity_terms,
+    pod_labels,
+    pod_namespace,
+)
 from pykube_core.scheduler.requests import (
     is_sidecar,
     parse_resource_list,
@@ -60,6 +71,7 @@ logger = logging.getLogger("pykube.scheduler")
 
 # Rows allocated for an empty table; the arrays double when full.
 INITIAL_ROW_CAPACITY = 64
+
 
 # Image sizes above this many bytes (1 PiB) are clamped, so that the
 # ImageLocality sum of many containers cannot overflow int64. No real image
@@ -137,9 +149,14 @@ class _PodRecord:
 
 
 class NodeTable:
-    """Every node of the cluster as rows of dense arrays; see the module docstring."""
+    """Every node of the cluster as rows of dense arrays; see the module docstring.
 
-    def __init__(self) -> None:
+    namespace_resolver resolves the namespaceSelector of inter-pod affinity
+    terms to namespace names (see pykube_core.scheduler.pod_terms).
+    """
+
+    def __init__(self, *, namespace_resolver: NamespaceResolver | None = None) -> None:
+        self.namespace_resolver = namespace_resolver
         self.strings = Interner()
         self._resources: list[str] = list(BASE_RESOURCES)
         self._column: dict[str, int] = {name: i for i, name in enumerate(BASE_RESOURCES)}
@@ -156,7 +173,10 @@ class NodeTable:
         self._names: tuple[str, ...] | None = None
         self._allocate(INITIAL_ROW_CAPACITY, len(self._resources))
         self._csr: dict[str, tuple[NDArray[Any], ...]] = {}
-        self._dirty = {"labels", "taints", "ports", "images"}
+        self._dirty = {"labels", "taints", "ports", "images", "pods"}
+        self._slots = PodSlots()
+        self._string_arrays: tuple[int, NDArray[np.int64], NDArray[np.uint8]] | None = None
+        self._image_counts: NDArray[np.int32] | None = None
 
     # --- reading -----------------------------------------------------------
 
@@ -223,6 +243,8 @@ class NodeTable:
         labels, taints, ports, images = (
             self._csr["labels"], self._csr["taints"], self._csr["ports"], self._csr["images"]
         )  # fmt: skip
+        numbers, is_number = self._string_number_arrays()
+        pods, pod_terms = self._slots.arrays()
         self._snapshot = NodeArrays(
             allocatable=self._allocatable[:n],
             requested=self._requested[:n],
@@ -232,8 +254,8 @@ class NodeTable:
             label_offsets=labels[0],
             label_keys=labels[1],
             label_values=labels[2],
-            string_numbers=np.array(self.strings.numbers, dtype=np.int64),
-            string_is_number=np.array(self.strings.is_number, dtype=np.uint8),
+            string_numbers=numbers,
+            string_is_number=is_number,
             taint_offsets=taints[0],
             taint_keys=taints[1],
             taint_values=taints[2],
@@ -246,6 +268,8 @@ class NodeTable:
             image_ids=images[1],
             image_sizes=images[2],
             image_node_counts=self._image_node_counts(),
+            **pods,
+            pod_terms=pod_terms,
         )
         return self._snapshot
 
@@ -278,18 +302,21 @@ class NodeTable:
         record = self._records[row]
         for key in record.pods:
             del self._pods[key]
+            self._slots.free(key)
         self._image_nodes.subtract(record.images.keys())
         last = len(self._records) - 1
         if row != last:
             moved = self._records[last]
             self._records[row] = moved
             self._row[moved.name] = row
+            for key in moved.pods:
+                self._slots.set_row(key, row)
             for array in (self._allocatable, self._requested, self._nonzero, self._unschedulable, self._name_ids):
                 array[row] = array[last]
         self._records.pop()
         self._names = None
         del self._row[name]
-        self._dirty.update(("labels", "taints", "ports", "images"))
+        self._dirty.update(("labels", "taints", "ports", "images", "pods"))
 
     # --- pods ----------------------------------------------------------------
 
@@ -315,6 +342,8 @@ class NodeTable:
         self._apply(row, record, +1)
         self._pods[key] = record
         self._records[row].pods.add(key)
+        self._slots.add(key, row, self._pod_entry(pod))
+        self._dirty.add("pods")
 
     def add_pod(self, pod: Mapping[str, Any]) -> None:
         """Account a bound pod (spec.nodeName set), replacing an earlier assume of it."""
@@ -350,6 +379,18 @@ class NodeTable:
         row = self._row[record.node]
         self._apply(row, record, -1)
         self._records[row].pods.discard(key)
+        if self._slots.free(key):
+            self._dirty.add("pods")
+
+    def _pod_entry(self, pod: Mapping[str, Any]) -> PodEntry:
+        intern = self.strings.intern
+        labels = tuple(sorted((intern(k), intern(v)) for k, v in pod_labels(pod).items()))
+        # NOTE: namespaceSelectors are resolved now; later namespace label
+        # changes reach this pod's terms only when the pod is accounted again.
+        terms = affinity_terms(pod, intern, self.namespace_resolver)
+        terminating = 1 if (pod.get("metadata") or {}).get("deletionTimestamp") else 0
+        return PodEntry(intern(pod_namespace(pod)), terminating, labels, tuple(terms))
+
 
     def _apply(self, row: int, record: _PodRecord, sign: int) -> None:
         for resource, amount in record.requests.items():
@@ -406,10 +447,22 @@ class NodeTable:
         return sizes
 
     def _image_node_counts(self) -> NDArray[np.int32]:
+        if self._image_counts is not None and len(self._image_counts) == len(self.strings):
+            return self._image_counts
         counts = np.zeros(len(self.strings), dtype=np.int32)
         for image_id, count in self._image_nodes.items():
             counts[image_id] = count
+        self._image_counts = counts
         return counts
+
+    def _string_number_arrays(self) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
+        """Return string_numbers and string_is_number, cached until a string is interned."""
+        count = len(self.strings)
+        if self._string_arrays is None or self._string_arrays[0] != count:
+            numbers = np.array(self.strings.numbers, dtype=np.int64)
+            is_number = np.array(self.strings.is_number, dtype=np.uint8)
+            self._string_arrays = (count, numbers, is_number)
+        return self._string_arrays[1], self._string_arrays[2]
 
     def _rebuild_dirty(self) -> None:
         records = self._records
@@ -424,6 +477,7 @@ class NodeTable:
         if "images" in self._dirty:
             image_rows = [sorted(record.images.items()) for record in records]
             self._csr["images"] = _csr(image_rows, (np.int32, np.int64))
+            self._image_counts = None
         self._dirty.clear()
 
     def _allocate(self, rows: int, columns: int) -> None:

@@ -15,6 +15,12 @@ integer, an unknown operator, or a field other than metadata.name. Such a
 requirement makes its term match no node, as kube-scheduler's lazy parsing
 does for required terms.
 
+The pod's labels and namespace are interned, unlike its other strings,
+because its own terms must match it: the first pod of a self-affine group
+and a spread constraint's self-match depend on it. The table interns them
+anyway once the pod is assumed. Its inter-pod affinity terms and spread
+constraints compile through pykube_core.scheduler.pod_terms.
+
 Differences from kube-scheduler (Kubernetes 1.35):
 
 - An unparseable preferred term is skipped; kube-scheduler fails the pod's
@@ -50,6 +56,13 @@ from pykube_core.scheduler.node_table import (
     NodeTable,
     host_ports,
     protocol_code,
+)
+from pykube_core.scheduler.pod_terms import (
+    TermBuilder,
+    affinity_terms,
+    pod_labels,
+    pod_namespace,
+    spread_terms,
 )
 from pykube_core.scheduler.requests import pod_requests
 
@@ -92,13 +105,32 @@ class _Terms:
         self.offsets.append(len(self.ops))
 
 
-def compile_pod(table: NodeTable, pod: Mapping[str, Any]) -> PodArrays:
+def compile_pod(
+    table: NodeTable,
+    pod: Mapping[str, Any],
+    *,
+    default_spread_selectors: Sequence[Mapping[str, Any]] | None = None,
+) -> PodArrays:
     """Compile a pod (Kubernetes JSON) against the table's strings and resource columns.
 
     A resource the table has not seen gets a new all-zero column, so the
     pod's request for it fails on every node, as it should.
+    default_spread_selectors are the label selectors of the Services,
+    ReplicaSets, ReplicationControllers and StatefulSets that select the
+    pod. A pod without spread constraints gets the system default
+    constraints with them (pod_terms.spread_terms). None or an empty list
+    means no default constraints.
     """
     spec = pod.get("spec") or {}
+    intern = table.strings.intern
+    labels = sorted((intern(key), intern(value)) for key, value in pod_labels(pod).items())
+    namespace_id = intern(pod_namespace(pod))
+    pod_terms = TermBuilder()
+    for term in affinity_terms(pod, table.strings.lookup, table.namespace_resolver):
+        pod_terms.add(term)
+    spread, system_default = spread_terms(pod, table.strings.lookup, default_spread_selectors)
+    for term in spread:
+        pod_terms.add(term)
     requests, nonzero = _request_vectors(table, pod)
     tolerations = [_compile_toleration(table, t) for t in spec.get("tolerations") or []]
     terms = _compile_affinity(table, spec)
@@ -127,6 +159,11 @@ def compile_pod(table: NodeTable, pod: Mapping[str, Any]) -> PodArrays:
         port_protocols=np.array([protocol_code(protocol) for _, _, protocol in ports], dtype=np.int8),
         image_ids=np.array(images, dtype=np.int32),
         container_count=len(spec.get("containers") or []) + len(spec.get("initContainers") or []),
+        namespace_id=namespace_id,
+        label_keys=np.array([key for key, _ in labels], dtype=np.int32),
+        label_values=np.array([value for _, value in labels], dtype=np.int32),
+        terms=pod_terms.arrays(),
+        system_default_spread=system_default,
     )
 
 

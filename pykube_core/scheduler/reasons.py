@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from pykube_core.scheduler.arrays import FilterPlugin
+from pykube_core.scheduler.arrays import AffinityFailure, FilterPlugin, SpreadFailure
 
 NODE_UNSCHEDULABLE = "node(s) were unschedulable"
 NODE_NAME_MISMATCH = "node(s) didn't match the requested node name"
@@ -26,6 +26,26 @@ NODE_PORTS_CONFLICT = "node(s) didn't have free ports for the requested pod port
 TOO_MANY_PODS = "Too many pods"
 INSUFFICIENT_RESOURCE = "Insufficient %s"
 NO_NODES_AVAILABLE = "no nodes available to schedule pods"
+SPREAD_CONSTRAINTS_MISMATCH = "node(s) didn't match pod topology spread constraints"
+SPREAD_MISSING_LABEL = SPREAD_CONSTRAINTS_MISMATCH + " (missing required label)"
+POD_AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
+POD_ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
+# kube-scheduler's wording, without an apostrophe after "pods".
+EXISTING_ANTI_AFFINITY_MISMATCH = "node(s) didn't satisfy existing pods anti-affinity rules"
+
+# Reasons of the plugins that report one of several fixed reasons, by the
+# code the kernel puts in FilterArrays.detail.
+DETAIL_REASONS: dict[FilterPlugin, dict[int, str]] = {
+    FilterPlugin.POD_TOPOLOGY_SPREAD: {
+        SpreadFailure.SKEW: SPREAD_CONSTRAINTS_MISMATCH,
+        SpreadFailure.MISSING_LABEL: SPREAD_MISSING_LABEL,
+    },
+    FilterPlugin.INTER_POD_AFFINITY: {
+        AffinityFailure.AFFINITY: POD_AFFINITY_MISMATCH,
+        AffinityFailure.ANTI_AFFINITY: POD_ANTI_AFFINITY_MISMATCH,
+        AffinityFailure.EXISTING_ANTI_AFFINITY: EXISTING_ANTI_AFFINITY_MISMATCH,
+    },
+}
 
 FIXED_REASONS = {
     FilterPlugin.NODE_UNSCHEDULABLE: NODE_UNSCHEDULABLE,
@@ -42,6 +62,8 @@ PLUGIN_NAMES = {
     FilterPlugin.NODE_AFFINITY: "NodeAffinity",
     FilterPlugin.NODE_PORTS: "NodePorts",
     FilterPlugin.NODE_RESOURCES_FIT: "NodeResourcesFit",
+    FilterPlugin.POD_TOPOLOGY_SPREAD: "PodTopologySpread",
+    FilterPlugin.INTER_POD_AFFINITY: "InterPodAffinity",
 }
 
 

@@ -140,3 +140,78 @@ def scheduler_for(
     kernel: SchedulerKernel, *nodes: Object, profile: Profile | None = None, seed: int = 0
 ) -> Scheduler:
     return Scheduler(table_of(*nodes), kernel=kernel, profile=profile, seed=seed)
+
+
+ZONE = "topology.kubernetes.io/zone"
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def zoned_node(name: str, zone: str | None, **kwargs: Any) -> Object:
+    """Return a node labelled with its hostname and, unless zone is None, its zone."""
+    labels = {HOSTNAME: name, **({ZONE: zone} if zone is not None else {}), **kwargs.pop("labels", {})}
+    return make_node(name, labels=labels, **kwargs)
+
+
+def labeled(
+    pod: Object,
+    labels: dict[str, str] | None = None,
+    *,
+    namespace: str | None = None,
+    terminating: bool = False,
+    **more_labels: str,
+) -> Object:
+    """Return the pod with labels, and optionally another namespace or a deletionTimestamp."""
+    metadata = pod["metadata"]
+    metadata["labels"] = {**(labels or {}), **more_labels}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if terminating:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return pod
+
+
+def selector(**match_labels: str) -> Object:
+    return {"matchLabels": dict(match_labels)}
+
+
+def spread(
+    key: str, max_skew: int, label_selector: Object | None, *, hard: bool = True, **extra: Any
+) -> Object:
+    """Return a topologySpreadConstraint; extra holds minDomains, matchLabelKeys and the policies."""
+    built: Object = {
+        "topologyKey": key,
+        "maxSkew": max_skew,
+        "whenUnsatisfiable": "DoNotSchedule" if hard else "ScheduleAnyway",
+        **extra,
+    }
+    if label_selector is not None:
+        built["labelSelector"] = label_selector
+    return built
+
+
+def pod_term(label_selector: Object | None, key: str, **extra: Any) -> Object:
+    """Return a PodAffinityTerm; extra holds namespaces and namespaceSelector."""
+    built: Object = {"topologyKey": key, **extra}
+    if label_selector is not None:
+        built["labelSelector"] = label_selector
+    return built
+
+
+def pod_affinity(
+    *,
+    required: list[Object] | None = None,
+    preferred: list[tuple[int, Object]] | None = None,
+    anti_required: list[Object] | None = None,
+    anti_preferred: list[tuple[int, Object]] | None = None,
+) -> Object:
+    def section(hard: list[Object] | None, soft: list[tuple[int, Object]] | None) -> Object:
+        built: Object = {}
+        if hard:
+            built["requiredDuringSchedulingIgnoredDuringExecution"] = hard
+        if soft:
+            built["preferredDuringSchedulingIgnoredDuringExecution"] = [
+                {"weight": weight, "podAffinityTerm": term} for weight, term in soft
+            ]
+        return built
+
+    return {"podAffinity": section(required, preferred), "podAntiAffinity": section(anti_required, anti_preferred)}
