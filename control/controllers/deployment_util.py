@@ -51,7 +51,7 @@ def template_hash(template: Mapping[str, Any], collision_count: int | None = Non
     every digit mapped into a safe alphabet. Kubernetes hashes its Go
     printing of the struct instead, so the values differ from Kubernetes'.
     """
-    data = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    data = json.dumps(_normalized(copy.deepcopy(dict(template))), sort_keys=True, separators=(",", ":")).encode()
     if collision_count is not None:
         data += str(collision_count).encode()
     return "".join(_SAFE_ALPHABET[ord(digit) % len(_SAFE_ALPHABET)] for digit in str(_fnv32a(data)))
@@ -71,7 +71,9 @@ def templates_equal(replica_set_template: Mapping[str, Any], deployment_template
 
 
 def _normalized(template: dict[str, Any]) -> dict[str, Any]:
-    meta = template.get("metadata") or {}
+    """Drop template metadata that Kubernetes' typed objects cannot tell from absent, such as
+    the ``"creationTimestamp": null`` that kubectl writes in ``rollout undo``."""
+    meta = {key: value for key, value in (template.get("metadata") or {}).items() if value is not None}
     if not meta.get("labels"):
         meta.pop("labels", None)
     if not meta.get("annotations"):

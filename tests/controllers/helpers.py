@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from pykube_control.apiserver.app import APIServerConfig, RunningAPIServer, start_apiserver
-from pykube_control.client.api import APIClient
+from pykube_control.client.api import APIClient, PatchType
 from pykube_control.client.errors import Conflict, NotFound
 from pykube_control.client.events import EventRecorder
 from pykube_control.client.informer import Informer
@@ -177,19 +177,21 @@ class PodRunner:
                 await task
 
 
-async def patch_retrying(client: APIClient, resource: ResourceLike, name: str, body: Object) -> Object:
-    """Merge-patch an object, retrying on Conflict.
+async def patch_retrying(
+    client: APIClient, resource: ResourceLike, name: str, body: Any, patch_type: PatchType = "merge"
+) -> Object:
+    """Patch an object in the default namespace, retrying on Conflict.
 
-    NOTE: the API server answers a patch that races with another write with
-    409 Conflict, where kube-apiserver retries the patch itself, so tests
+    NOTE: the API server returns 409 Conflict for a patch that races with
+    another write, where kube-apiserver retries the patch itself, so tests
     that patch objects controllers are writing retry here.
     """
     for _ in range(20):
         try:
-            return await client.patch(resource, name, body, namespace="default")
+            return await client.patch(resource, name, body, namespace="default", patch_type=patch_type)
         except Conflict:
             await asyncio.sleep(0.02)
-    return await client.patch(resource, name, body, namespace="default")
+    return await client.patch(resource, name, body, namespace="default", patch_type=patch_type)
 
 
 # --- reading ------------------------------------------------------------------------------------

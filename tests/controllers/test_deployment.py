@@ -206,8 +206,12 @@ async def test_rollback_reuses_old_replica_set(api: APIClient) -> None:
             return revision_of(deployment) == "2" and await complete(api)
 
         await eventually(second_done, "revision 2 is rolled out")
-        # What `kubectl rollout undo` does: write the old ReplicaSet's template back, without its hash label.
-        await patch_retrying(api, DEPLOYMENTS, "web", {"spec": {"template": first["spec"]["template"]}})
+        # What `kubectl rollout undo` does: write the old ReplicaSet's template back, without its hash label,
+        # and with the "creationTimestamp": null that kubectl's Go types add.
+        old_template = copy.deepcopy(first["spec"]["template"])
+        old_template["metadata"]["creationTimestamp"] = None
+        undo = [{"op": "replace", "path": "/spec/template", "value": old_template}]
+        await patch_retrying(api, DEPLOYMENTS, "web", undo, patch_type="json")
 
         async def rolled_back() -> bool:
             deployment = await get_deployment(api)
@@ -357,3 +361,35 @@ async def test_kubectl_rollout_status(api: APIClient, server: RunningAPIServer, 
 
     assert process.returncode == 0, stderr.decode()
     assert "successfully rolled out" in stdout.decode()
+
+
+async def kubectl(config: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(config), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await process.communicate()
+    return process.returncode or 0, stdout.decode(), stderr.decode()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+async def test_kubectl_rollout_undo(api: APIClient, server: RunningAPIServer, tmp_path: Path) -> None:
+    await api.create(DEPLOYMENTS, make_deployment("web", 2))
+    async with PodRunner(api), running(api, CONTROLLERS), kubeconfig(server, tmp_path) as config:
+        await eventually(lambda: complete(api), "revision 1 is rolled out")
+        await set_image(api, "nginx:1.26")
+
+        async def at_revision(expected: str) -> bool:
+            return revision_of(await get_deployment(api)) == expected and await complete(api)
+
+        await eventually(lambda: at_revision("2"), "revision 2 is rolled out")
+        code, _, stderr = await kubectl(config, "rollout", "undo", "deployment/web")
+        assert code == 0, stderr
+        await eventually(lambda: at_revision("3"), "the undo is rolled out as revision 3")
+        code, history, stderr = await kubectl(config, "rollout", "history", "deployment/web")
+
+    revisions = sorted(revision_of(rs) for rs in await replica_sets(api))
+    images = {pod["spec"]["containers"][0]["image"] for pod in await list_pods(api, SELECTOR)}
+    assert code == 0, stderr
+    assert revisions == ["2", "3"]
+    assert images == {"nginx:1.25"}
+    assert "3" in history.split()
