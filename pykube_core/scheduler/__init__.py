@@ -6,7 +6,14 @@ pure-Python twin (PYKUBE_PURE_PYTHON=1). The scheduler daemon in
 pykube_control drives it; this package does no I/O.
 """
 
-from pykube_core.scheduler.arrays import FilterPlugin, ScorePlugin, Status, Strategy
+from pykube_core.scheduler.arrays import (
+    AffinityFailure,
+    FilterPlugin,
+    ScorePlugin,
+    SpreadFailure,
+    Status,
+    Strategy,
+)
 from pykube_core.scheduler.framework import (
     DEFAULT_WEIGHTS,
     PURE_PYTHON_KERNEL,
@@ -21,15 +28,18 @@ from pykube_core.scheduler.framework import (
     native_kernel,
 )
 from pykube_core.scheduler.node_table import NodeTable
+from pykube_core.scheduler.pod_terms import NamespaceResolver
 from pykube_core.scheduler.reasons import summarize
 from pykube_core.scheduler.requests import pod_requests
 
 __all__ = [
+    "AffinityFailure",
     "DEFAULT_WEIGHTS",
     "PURE_PYTHON_KERNEL",
     "FilterPlugin",
     "FilterResult",
     "NodeTable",
+    "NamespaceResolver",
     "NodeVerdict",
     "Profile",
     "ScheduleResult",
@@ -37,6 +47,7 @@ __all__ = [
     "Scheduler",
     "SchedulerKernel",
     "ShapePoint",
+    "SpreadFailure",
     "Status",
     "Strategy",
     "default_kernel",
