@@ -40,9 +40,11 @@ log = logging.getLogger("pykube.apiserver")
 
 Object = dict[str, Any]
 
-WRITE_RETRIES = 8
-"""Attempts of a patch or delete that lost a race with another writer; each
-attempt rereads the object, so this only bounds pathological contention."""
+WRITE_RETRIES = 64
+"""Attempts of a patch or delete that lost a race with another writer. Each
+attempt rereads the object and one racing writer wins every round, so this
+covers dozens of concurrent writers to one object and only stops
+pathological contention."""
 
 GENERATE_NAME_RETRIES = 5
 
@@ -242,8 +244,14 @@ async def patch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
     is_dry_run = dry_run(request)
     for _ in range(WRITE_RETRIES):
         current, revision = await ctx.read(resource, info.namespace, info.name)
+        base = copy.deepcopy(current)
+        if content_type != "application/json-patch+json":
+            # Without the stored version in the base, a resourceVersion in the
+            # result can only come from the patch: a precondition. A JSON patch
+            # keeps it, so its test operations can check it.
+            base["metadata"].pop("resourceVersion", None)
         try:
-            patched = apply_patch(content_type, copy.deepcopy(current), raw, resource)
+            patched = apply_patch(content_type, base, raw, resource)
         except UnsupportedPatchType as exc:
             raise APIError(415, "UnsupportedMediaType", str(exc)) from None
         except InvalidPatch as exc:
@@ -253,12 +261,17 @@ async def patch(ctx: APIContext, info: RequestInfo, request: web.Request) -> web
         warnings = pipeline.prepare_input(resource, patched, mode)
         _check_identity(info, patched)
         expected = patched.get("metadata", {}).get("resourceVersion")
-        if expected and str(expected) != str(revision):
+        precondition = expected is not None and (
+            content_type != "application/json-patch+json" or str(expected) != str(revision)
+        )
+        if precondition and str(expected) != str(revision):
             raise conflict(resource, info.name)
         try:
             result = await _store_update(ctx, info, patched, current, revision, is_dry_run)
         except ConflictError:
-            if expected:
+            # Without a precondition a patch applies to whatever is current,
+            # so a lost race is retried on fresh state, as Kubernetes does.
+            if precondition:
                 raise conflict(resource, info.name) from None
             continue
         except KeyNotFoundError:

@@ -285,3 +285,33 @@ def test_namespace_status_and_finalize_paths(server: RunningAPIServer) -> None:
     assert status == 200
     status, _ = call(server, "GET", f"/api/v1/namespaces/{name}")
     assert status == 404
+
+
+def test_concurrent_merge_patches_all_apply(thread: ServerThread, server: RunningAPIServer, namespace: str) -> None:
+    import concurrent.futures
+
+    base = configmaps(namespace)
+    call(server, "POST", base, {"metadata": {"name": "race"}})
+    merge = "application/merge-patch+json"
+
+    def patch(i: int) -> int:
+        status, _ = call(server, "PATCH", f"{base}/race", {"data": {f"k{i}": "v"}}, merge)
+        return status
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(patch, range(16)))
+    assert statuses == [200] * 16
+    _, final = call(server, "GET", f"{base}/race")
+    assert sorted(final["data"]) == sorted(f"k{i}" for i in range(16))
+
+
+def test_patch_resource_version_precondition(server: RunningAPIServer, namespace: str) -> None:
+    base = configmaps(namespace)
+    _, created = call(server, "POST", base, {"metadata": {"name": "pre-patch"}})
+    merge = "application/merge-patch+json"
+    stale = {"metadata": {"resourceVersion": "1"}, "data": {"a": "b"}}
+    status, _ = call(server, "PATCH", f"{base}/pre-patch", stale, merge)
+    assert status == 409
+    fresh = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "data": {"a": "b"}}
+    status, _ = call(server, "PATCH", f"{base}/pre-patch", fresh, merge)
+    assert status == 200
