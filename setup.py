@@ -8,6 +8,7 @@ tool fails with the package to install instead of a compiler traceback.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import sys
@@ -52,6 +53,11 @@ except ImportError as exc:
         "build without --no-build-isolation."
     )
 
+def headers(*folders: str) -> list[str]:
+    """Return the headers of ``folders`` under csrc/, so editing one rebuilds its extensions."""
+    return sorted(path for folder in folders for path in glob.glob(f"csrc/{folder}/*.h"))
+
+
 cpp_extensions = [
     Pybind11Extension(
         "pykube_core._selector_native",
@@ -59,6 +65,7 @@ cpp_extensions = [
             "csrc/selector/match.cpp",
             "csrc/selector/bindings.cpp",
         ],
+        depends=headers("common", "selector"),
         include_dirs=["csrc"],
         define_macros=DEBUG_MACROS,
         cxx_std=17,
@@ -71,6 +78,7 @@ cpp_extensions = [
             "csrc/watchhub/hub.cpp",
             "csrc/watchhub/bindings.cpp",
         ],
+        depends=headers("common", "selector", "watchhub"),
         include_dirs=["csrc"],
         define_macros=DEBUG_MACROS,
         cxx_std=17,
@@ -84,6 +92,7 @@ cpp_extensions = [
             "csrc/scheduler/select.cpp",
             "csrc/scheduler/bindings.cpp",
         ],
+        depends=headers("common", "scheduler"),
         include_dirs=["csrc"],
         define_macros=DEBUG_MACROS,
         cxx_std=17,
