@@ -213,6 +213,33 @@ def _quota_usage(limits: bool) -> Callable[[Object], Cell]:
     return cell
 
 
+def _slice_ports(eps: Object) -> str:
+    ports = [str(port.get("port")) for port in _get(eps, "ports") or [] if isinstance(port, dict)]
+    return ",".join(ports) or "<unset>"
+
+
+def _slice_endpoints(eps: Object) -> str:
+    addresses = [a for e in _get(eps, "endpoints") or [] for a in (e.get("addresses") or [])]
+    return _abbreviate(addresses)
+
+
+def _endpoints_addresses(ep: Object) -> str:
+    pairs = []
+    for subset in _get(ep, "subsets") or []:
+        ports = [p.get("port") for p in subset.get("ports") or []] or [None]
+        for address in subset.get("addresses") or []:
+            pairs += [f"{address.get('ip')}:{port}" if port else str(address.get("ip")) for port in ports]
+    return _abbreviate(pairs)
+
+
+def _abbreviate(values: list[Any]) -> str:
+    """Join the first three values and count the rest, as kubectl's endpoint columns do."""
+    if not values:
+        return "<none>"
+    shown = ",".join(str(v) for v in values[:3])
+    return shown + (f" + {len(values) - 3} more..." if len(values) > 3 else "")
+
+
 NAME: Column = ("Name", "string", 0, _name)
 AGE: Column = ("Age", "string", 0, _age)
 
@@ -292,6 +319,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("Selector", "string", 1, lambda s: _selector_text(_get(s, "spec", "selector"))),
     ],
     "resourcequotas": [NAME, AGE, ("Request", "string", 0, _quota_usage(False)), ("Limit", "string", 0, _quota_usage(True))],
+    "endpointslices.discovery.k8s.io": [
+        NAME,
+        ("AddressType", "string", 0, lambda e: str(_get(e, "addressType") or "")),
+        ("Ports", "string", 0, _slice_ports),
+        ("Endpoints", "string", 0, _slice_endpoints),
+        AGE,
+    ],
+    "endpoints": [NAME, ("Endpoints", "string", 0, _endpoints_addresses), AGE],
     "configmaps": [NAME, ("Data", "integer", 0, lambda c: len(_get(c, "data") or {}) + len(_get(c, "binaryData") or {})), AGE],
     "secrets": [
         NAME,

@@ -72,9 +72,11 @@ def apiserver_command(
     )
 
     async def main() -> None:
+        from pykube_control.store.errors import StoreError
+
         try:
             running = await start_apiserver(config)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
         if running.kubeconfig is not None:
             click.echo(f"export KUBECONFIG={running.kubeconfig}")

@@ -60,8 +60,12 @@ def controller_manager_command(
         try:
             await task
         except asyncio.CancelledError:
-            pass
+            return
         finally:
             await client.close()
+        if leader_elect:
+            # Like its Kubernetes counterpart, the controller manager exits when it loses
+            # the Lease, and its supervisor starts it again as a new candidate.
+            raise click.ClickException("lost the leader election Lease; exiting so that a supervisor restarts the controller manager")
 
     uvloop.run(main())

@@ -45,8 +45,12 @@ def scheduler_command(kubeconfig: Path | None, leader_elect: bool, log_level: st
         try:
             await task
         except asyncio.CancelledError:
-            pass
+            return
         finally:
             await client.close()
+        if leader_elect:
+            # Like its Kubernetes counterpart, the scheduler exits when it loses
+            # the Lease, and its supervisor starts it again as a new candidate.
+            raise click.ClickException("lost the leader election Lease; exiting so that a supervisor restarts the scheduler")
 
     uvloop.run(main())
