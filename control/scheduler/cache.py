@@ -64,10 +64,6 @@ class SchedulerCache:
         is_new = name not in self.table
         self.table.add_node(node)
         if is_new:
-            # TODO: NodeTable.add_node leaves the host-port CSR arrays one row
-            # short when the table was read before; remove this once it marks
-            # "ports" dirty itself.
-            self.table._dirty.add("ports")
             for pod in self._bound.get(name, {}).values():
                 self.table.add_pod(pod)
 

@@ -291,6 +291,8 @@ class NodeTable:
         self._requested[row] = 0
         self._nonzero[row] = 0
         self._set_node_fields(row, node)
+        # Every per-node CSR array gains a row, not only those of the fields set above.
+        self._dirty.update(("labels", "taints", "ports", "images", "pods"))
 
     def update_node(self, node: Mapping[str, Any]) -> None:
         """Replace a node's allocatable, labels, taints, images and flags; keep its pods."""

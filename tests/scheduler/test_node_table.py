@@ -148,3 +148,14 @@ def test_table_grows_past_capacity() -> None:
 def test_invalid_allocatable() -> None:
     with pytest.raises(ValueError, match=r"node n status.allocatable\['cpu'\]: invalid quantity 'four'"):
         table_of(make_node("n", cpu="four"))
+
+
+def test_node_added_after_read_gets_every_row() -> None:
+    table = table_of(make_node("a"))
+    table.assume_pod(make_pod("p", containers=[container(ports=[host_port(80)])]), "a")
+    table.arrays()
+    table.add_node(make_node("b"))
+    arrays = table.arrays()
+    assert len(arrays.port_offsets) == 3
+    assert len(arrays.label_offsets) == 3
+    assert len(arrays.taint_offsets) == 3
