@@ -138,7 +138,7 @@ def render_section(module: str, benches: list[dict[str, Any]], command: str, mac
             base = base or per_op
             lines.append(
                 f"| {group} | {variant_of(bench)} | {format_time(per_op)} | "
-                f"{1 / per_op:,.0f} | {per_op / base:.3g}× | {other_figures(bench)} |"
+                f"{format_figure(1 / per_op)} | {per_op / base:.3g}× | {other_figures(bench)} |"
             )
     lines += ["", f"<!-- /bench:{module} -->"]
     return "\n".join(lines)
