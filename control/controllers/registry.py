@@ -21,6 +21,8 @@ CONTROLLERS: dict[str, str] = {
     "endpoints": "pykube_control.controllers.endpoints:new_endpoints_controller",
     "garbagecollector": "pykube_control.controllers.garbagecollector:new_garbage_collector",
     "serviceaccount": "pykube_control.controllers.serviceaccount:new_serviceaccount_controller",
+    "nodelifecycle": "pykube_control.controllers.nodelifecycle:new_nodelifecycle_controller",
+    "nodeipam": "pykube_control.controllers.nodeipam:new_nodeipam_controller",
     "job": "pykube_control.controllers.job:new_job_controller",
     "daemonset": "pykube_control.controllers.daemonset:new_daemonset_controller",
 }
