@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TypeVar
 
+from pykube_control.client.errors import Conflict
 from pykube_control.client.workqueue import QueueShutDown, WorkQueue
 
 log = logging.getLogger("pykube.client")
@@ -59,8 +60,14 @@ async def _process(
                       queue.name, key, retries, error, exc_info=True)  # fmt: skip
             queue.forget(key)
             return
-        log.warning("work failed, retrying queue=%s key=%s retries=%d error=%s",
-                    queue.name, key, retries, error, exc_info=True)  # fmt: skip
+        if isinstance(error, Conflict):
+            # A write that lost to a newer version is routine under optimistic
+            # concurrency: the retry reads fresh state, so no traceback.
+            log.info("work conflicted, retrying queue=%s key=%s retries=%d error=%s",
+                     queue.name, key, retries, error)  # fmt: skip
+        else:
+            log.warning("work failed, retrying queue=%s key=%s retries=%d error=%s",
+                        queue.name, key, retries, error, exc_info=True)  # fmt: skip
         queue.add_rate_limited(key)
         return
     queue.forget(key)
