@@ -56,6 +56,7 @@ from pykube_control.controllers.daemonset_util import (
     should_run,
     target_node,
 )
+from pykube_control.controllers.owned_pods import OwnedPodHandlers
 from pykube_control.controllers.replicaset_util import (
     Expectations,
     Object,
@@ -103,7 +104,8 @@ class DaemonSetController:
         self.pods: Informer = context.informers.get(PODS)
         self.nodes: Informer = context.informers.get(NODES)
         self.daemon_sets.add_handlers(on_add=self._ds_added, on_update=self._ds_updated, on_delete=self._ds_deleted)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.pod_events = OwnedPodHandlers("DaemonSet", self.daemon_sets, self.expectations, self.queue)
+        self.pod_events.register(self.pods)
         self.nodes.add_handlers(on_add=self._node_changed, on_update=self._node_updated, on_delete=self._node_deleted)
 
     async def run(self, workers: int) -> None:
@@ -122,41 +124,6 @@ class DaemonSetController:
 
     async def _ds_deleted(self, obj: Object, final_state_unknown: bool) -> None:
         self.expectations.forget(object_key(obj))
-
-    def _owner_key_of(self, pod: Object) -> str | None:
-        reference = controller_ref(pod)
-        if reference is None or reference.get("kind") != "DaemonSet":
-            return None
-        key = f"{metadata(pod).get('namespace')}/{reference.get('name')}"
-        owner = self.daemon_sets.store.get(key)
-        if owner is None or metadata(owner).get("uid") != reference.get("uid"):
-            return None
-        return key
-
-    async def _pod_added(self, pod: Object) -> None:
-        key = self._owner_key_of(pod)
-        if key is None:
-            return
-        if is_being_deleted(pod):
-            self.expectations.deletion_observed(key, object_key(pod))
-        else:
-            self.expectations.creation_observed(key)
-        self.queue.add(key)
-
-    async def _pod_updated(self, old: Object, new: Object) -> None:
-        key = self._owner_key_of(new)
-        if key is None:
-            return
-        if is_being_deleted(new) and not is_being_deleted(old):
-            self.expectations.deletion_observed(key, object_key(new))
-        self.queue.add(key)
-
-    async def _pod_deleted(self, obj: Object, final_state_unknown: bool) -> None:
-        key = self._owner_key_of(obj)
-        if key is None:
-            return
-        self.expectations.deletion_observed(key, object_key(obj))
-        self.queue.add(key)
 
     async def _node_changed(self, node: Object) -> None:
         for daemon_set in self.daemon_sets.store.list():

@@ -73,6 +73,7 @@ from pykube_control.controllers.job_util import (
     start_time,
     desired_active,
 )
+from pykube_control.controllers.owned_pods import OwnedPodHandlers
 from pykube_control.controllers.replicaset import pod_from_template
 from pykube_control.controllers.replicaset_util import (
     Expectations,
@@ -127,7 +128,8 @@ class JobController:
         self._failures: dict[str, tuple[int, float]] = {}
         """Job key -> (failures last seen, monotonic time they were first seen), for the back-off."""
         self.jobs.add_handlers(on_add=self._job_added, on_update=self._job_updated, on_delete=self._job_deleted)
-        self.pods.add_handlers(on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted)
+        self.pod_events = OwnedPodHandlers("Job", self.jobs, self.expectations, self.queue)
+        self.pod_events.register(self.pods)
 
     async def run(self, workers: int) -> None:
         try:
@@ -147,41 +149,6 @@ class JobController:
         key = object_key(obj)
         self.expectations.forget(key)
         self._failures.pop(key, None)
-
-    def _job_key_of(self, pod: Object) -> str | None:
-        reference = controller_ref(pod)
-        if reference is None or reference.get("kind") != "Job":
-            return None
-        key = f"{metadata(pod).get('namespace')}/{reference.get('name')}"
-        job = self.jobs.store.get(key)
-        if job is None or metadata(job).get("uid") != reference.get("uid"):
-            return None
-        return key
-
-    async def _pod_added(self, pod: Object) -> None:
-        key = self._job_key_of(pod)
-        if key is None:
-            return
-        if is_being_deleted(pod):
-            self.expectations.deletion_observed(key, object_key(pod))
-        else:
-            self.expectations.creation_observed(key)
-        self.queue.add(key)
-
-    async def _pod_updated(self, old: Object, new: Object) -> None:
-        key = self._job_key_of(new)
-        if key is None:
-            return
-        if is_being_deleted(new) and not is_being_deleted(old):
-            self.expectations.deletion_observed(key, object_key(new))
-        self.queue.add(key)
-
-    async def _pod_deleted(self, obj: Object, final_state_unknown: bool) -> None:
-        key = self._job_key_of(obj)
-        if key is None:
-            return
-        self.expectations.deletion_observed(key, object_key(obj))
-        self.queue.add(key)
 
     # --- sync ---------------------------------------------------------------------------------
 

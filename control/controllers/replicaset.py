@@ -42,6 +42,7 @@ from pykube_control.client.resource import PODS, REPLICA_SETS, Resource, Resourc
 from pykube_control.client.workers import run_workers
 from pykube_control.client.workqueue import WorkQueue
 from pykube_control.controllers.base import ControllerContext
+from pykube_control.controllers.owned_pods import owner_key_of
 from pykube_control.controllers.replicaset_util import (
     Expectations,
     Object,
@@ -133,14 +134,7 @@ class ReplicaController:
 
     def _owner_key_of(self, pod: Object) -> str | None:
         """Return the cache key of the pod's controller when it is an owner of this controller's kind."""
-        reference = controller_ref(pod)
-        if reference is None or reference.get("kind") != self.resource.kind:
-            return None
-        key = f"{metadata(pod).get('namespace')}/{reference.get('name')}"
-        owner = self.owners.store.get(key)
-        if owner is None or metadata(owner).get("uid") != reference.get("uid"):
-            return None
-        return key
+        return owner_key_of(pod, self.resource.kind, self.owners)
 
     def _enqueue_matching_owners(self, pod: Object) -> None:
         namespace = str(metadata(pod).get("namespace") or "")
