@@ -1,6 +1,6 @@
 """Build the native extensions of pykube_core.
 
-Metadata, dependencies and packages live in pyproject.toml; this file only
+Metadata, dependencies and packages live in pyproject.toml. This file only
 declares the C++ (pybind11) and Cython extension modules, and checks before
 building that a C++ compiler and the Python headers are present, so a missing
 tool fails with the package to install instead of a compiler traceback.

@@ -1,6 +1,6 @@
 """API errors as Kubernetes Status objects.
 
-Handlers raise ``APIError``; the server's error middleware turns it into a
+Handlers raise ``APIError``, and the server's error middleware turns it into a
 ``Status`` body with the HTTP code, ``reason`` and ``details`` that
 kubectl and client libraries switch on (NotFound, AlreadyExists, Conflict,
 Invalid, Gone, ...). The constructors below produce Kubernetes' messages

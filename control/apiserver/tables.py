@@ -1,6 +1,6 @@
 """Server-side printing: Table responses for ``kubectl get``.
 
-kubectl asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints
+kubectl requests ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints
 the columns the server sends. Each kind has the columns Kubernetes' printers
 give it (priority 1 columns appear with ``-o wide``); kinds without a
 printer get Name and Created At, like Kubernetes' default table convertor.

@@ -91,7 +91,7 @@ def frame_for(event_type: str, obj: Object) -> bytes:
 
 
 def event_type_for(event: CacheEvent, selection: Filter) -> str | None:
-    """Return the event type a watcher with ``selection`` sees, or None.
+    """Return the event type delivered to a watcher with ``selection``, or None.
 
     An update that moves an object into the selection is ADDED for that
     watcher, and one that moves it out is DELETED, as in Kubernetes.

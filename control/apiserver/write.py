@@ -3,7 +3,7 @@
 Each handler decodes and checks its input (pipeline), runs admission, then
 writes with compare-and-swap on the revision it read. A concurrent writer
 therefore makes an update fail with 409 Conflict, and makes a patch or
-delete retry on fresh state; no write overwrites another silently.
+delete retry on fresh state. No write overwrites another silently.
 Nothing is written before every check has passed.
 """
 

@@ -1,7 +1,7 @@
 """`pykube store`: inspect and maintain a store directly.
 
 These commands open the store themselves, so for the SQLite store they work
-only while no API server holds it (the store allows one process at a time).
+only while no API server has it open (the store allows one process at a time).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def info(url: str) -> None:
 
 @store_group.command("list")
 @click.argument("prefix", default="/")
-@click.option("--limit", type=int, default=0, help="Most keys to print (0: all).")
+@click.option("--limit", type=int, default=0, help="Maximum number of keys to print (0: all).")
 @click.pass_obj
 def list_keys(url: str, prefix: str, limit: int) -> None:
     """List keys under PREFIX with their revisions."""

@@ -7,7 +7,7 @@ that defines a named cluster, user or context, or the current-context, wins.
 Paths inside a file (certificate-authority, client-certificate, client-key,
 tokenFile) are relative to the directory of that file.
 
-Every error names the file and the field, and tells what to set.
+Every error names the file and the field, and says what to set.
 
 Differences from kubectl: exec and auth-provider credential plugins,
 proxy-url and tls-server-name are not supported. A user entry that relies

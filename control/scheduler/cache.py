@@ -6,7 +6,7 @@ yet. Without them, the next cycle would place pods on resources that are
 already taken. So a pod is in one of two states here:
 
 - assumed: the scheduler chose its node, and the bind is in flight. A
-  failed bind forgets it.
+  failed bind removes the assumption.
 - bound: the informer shows spec.nodeName. Seeing the bound pod replaces
   its assumption, so a pod is never counted twice.
 

@@ -3,8 +3,8 @@
 The store keeps byte values under slash-separated keys, stamps every write
 with a cluster-wide revision (a counter that grows by one per committed
 write), and replays writes to watchers in revision order. This is the model
-of etcd v3, which the API server is written against; the SQLite backend
-implements the same contract on one log table so the two are interchangeable.
+of etcd v3, which the API server is written against. The SQLite backend
+implements the same contract on one log table, so the two are interchangeable.
 
 Revisions:
     Every create, update and delete commits at a new revision, one higher
@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from pykube_control.store.errors import InvalidKeyError
 
 MAX_KEY_BYTES = 1024
-"""Longest key accepted, in UTF-8 bytes. Kubernetes keys are
+"""Maximum key length, in UTF-8 bytes. Kubernetes keys are
 /registry/<resource>/<namespace>/<name>, at most about 600 bytes with
 253-character names, so 1 KiB leaves room without letting keys grow
 unbounded in indexes."""

@@ -139,8 +139,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
 def read_current_revision(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT MAX(rev) FROM log").fetchone()
     value = row[0] if row and row[0] is not None else 0
-    # After compaction of everything the log still holds the newest row, but
-    # the compaction point is the floor either way.
+    # After compaction of everything the log still contains the newest row,
+    # and the compaction point is the floor either way.
     compacted = read_compact_revision(conn)
     return max(int(value), compacted)
 

@@ -5,12 +5,12 @@ assigned in commit order with no locking beyond SQLite's own. The thread
 takes every write that is waiting, applies them in one transaction and
 commits once: under load many writes share one fsync (group commit), while
 a lone write still commits at once. A write that fails its own check (the key
-exists, a stale revision) is answered with that error and takes no revision.
+exists, a stale revision) fails with that error and takes no revision.
 If SQLite itself fails, the whole transaction rolls back and every write in
 it fails, so no write is ever half applied.
 
 Compaction runs on the same thread, between batches, in chunks that each
-commit on their own so writes are never held up for long.
+commit on their own, so no single transaction grows with the history.
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ last write of a burst waits for the ones before it (about 5 µs of SQLite
 work each), while a burst of this size shares one fsync."""
 
 COMPACT_CHUNK = 5000
-"""Revisions deleted per compaction transaction, so a compaction of a long
-history never blocks writes for more than a few milliseconds at a time."""
+"""Revisions deleted per compaction transaction, which keeps each
+transaction and its WAL growth small.
+
+NOTE: the chunks run back to back on the writer thread, so writes queued
+during a compaction wait for all of it. Interleaving queued batches
+between chunks would bound that wait."""
 
 OpKind = Literal["create", "update", "delete", "compact"]
 Result = KeyValue | DeleteResult | None
@@ -62,7 +66,7 @@ class WriteOp:
 
 @dataclasses.dataclass(slots=True)
 class Commit:
-    """What one committed batch hands back to the event loop."""
+    """The outcome of one committed batch, handed back to the event loop."""
 
     answers: list[tuple[asyncio.Future[Result], Result | BaseException]]
     events: list[Event]

@@ -27,8 +27,8 @@ accounted pod in a slot (pykube_core.scheduler.pod_slots): its node row,
 namespace, terminating flag, labels and inter-pod affinity terms.
 
 NOTE: interned strings of removed nodes and pods are never freed, so a table
-that sees unbounded label or name churn grows; rebuild it from the current
-nodes to reclaim that memory.
+with unbounded label or name churn grows. Rebuild it from the current nodes
+to reclaim that memory.
 """
 
 from __future__ import annotations

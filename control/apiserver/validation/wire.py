@@ -49,7 +49,7 @@ def dig(obj: object, *keys: str) -> Any:
 def child_dict(parent: JSONObject, key: str) -> JSONObject | None:
     """Return ``parent[key]`` for defaulting, creating {} when it is missing or null.
 
-    Returns None when the member holds another JSON type, so defaulting leaves
+    Returns None when the member has another JSON type, so defaulting leaves
     it for validation to report.
     """
     value = parent.get(key)
@@ -66,7 +66,7 @@ def string_map(value: object) -> dict[str, str]:
 def set_default(obj: JSONObject, key: str, value: object) -> None:
     """Set ``obj[key]`` to ``value`` when it is missing, null or "".
 
-    Kubernetes defaults a string field when it holds Go's zero value "" and a
+    Kubernetes defaults a string field when it has Go's zero value "" and a
     pointer field when it is nil, so "" and null both count as unset here.
     """
     if obj.get(key) is None or obj.get(key) == "":
