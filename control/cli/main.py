@@ -8,6 +8,7 @@ from pykube_core import __version__
 from pykube_control.cli.apiserver_command import apiserver_command
 from pykube_control.cli.controller_manager_command import controller_manager_command
 from pykube_control.cli.node_command import node_command
+from pykube_control.cli.up_command import down_command, up_command
 from pykube_control.cli.scheduler_command import scheduler_command
 from pykube_control.cli.store_commands import store_group
 
@@ -33,6 +34,8 @@ cli.add_command(apiserver_command)
 cli.add_command(controller_manager_command)
 cli.add_command(scheduler_command)
 cli.add_command(node_command)
+cli.add_command(up_command)
+cli.add_command(down_command)
 
 
 def main() -> None:

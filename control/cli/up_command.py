@@ -1,0 +1,193 @@
+"""`pykube up` and `pykube down`: a whole cluster on this machine from one command.
+
+`pykube up` checks the machine, then runs the API server (with the store
+embedded, or against etcd), controller manager, scheduler, proxy and a node
+agent as supervised child processes (see up_supervisor.py), writes the admin
+kubeconfig into the data directory and stays in the foreground until
+SIGINT or SIGTERM, when it stops them in reverse order. Its pid is written
+to ``<data-dir>/up.pid`` so `pykube down` can stop a cluster started in the
+background. Starting it again on the same data directory brings the same
+cluster back: every object lives in the store, and the node agent adopts
+the containers that kept running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from pykube_control.cli.config import default_data_dir
+from pykube_control.cli.up_components import UpOptions
+
+log = logging.getLogger("pykube.up")
+
+PID_FILE = "up.pid"
+LOG_DIR = "logs"
+
+
+@click.command("up")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PYKUBE_DATA_DIR",
+    help="Directory of all cluster state: store, certificates, kubeconfig, logs, containerd. [default: /var/lib/pykube as root]",
+)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address the API server listens on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6443, show_default=True, help="API server port.")
+@click.option("--etcd-endpoints", help="Comma-separated etcd client URLs; the store is SQLite in the data directory without it.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["cri", "fake"]),
+    default="cri",
+    show_default=True,
+    help="cri runs real containers on containerd; fake registers hollow nodes that run nothing (no root needed).",
+)
+@click.option("--fake-nodes", type=click.IntRange(1, 1000), default=3, show_default=True, help="Hollow nodes with --runtime fake.")
+@click.option("--node-name", default=None, help="Name of this machine's Node. [default: the host name]")
+@click.option("--node-ip", default=None, help="Address other nodes reach this one at. [default: the address of the default route]")
+@click.option("--proxy/--no-proxy", default=None, help="Run the Service proxy. [default: with --runtime cri]")
+@click.option("--keep-pods", is_flag=True, help="Leave pods' containers running when pykube up stops.")
+@click.option(
+    "--write-kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also merge the admin credentials into this kubeconfig (such as ~/.kube/config) and make them current.",
+)
+@click.option("--check", "check_only", is_flag=True, help="Only check the machine and print what to fix.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+def up_command(
+    data_dir: Path | None,
+    host: str,
+    port: int,
+    etcd_endpoints: str | None,
+    runtime: str,
+    fake_nodes: int,
+    node_name: str | None,
+    node_ip: str | None,
+    proxy: bool | None,
+    keep_pods: bool,
+    write_kubeconfig: Path | None,
+    check_only: bool,
+    log_level: str,
+) -> None:
+    """Run a whole cluster on this machine until interrupted."""
+    import uvloop
+
+    from pykube_control.cli.up_preflight import Machine, run_checks
+
+    options = UpOptions(
+        data_dir=(data_dir or default_data_dir()).resolve(),
+        host=host,
+        port=port,
+        etcd_endpoints=etcd_endpoints,
+        runtime=runtime,
+        fake_nodes=fake_nodes,
+        node_name=(node_name or socket.gethostname()).lower(),
+        node_ip=node_ip,
+        proxy=(runtime == "cri") if proxy is None else proxy,
+        log_level=log_level,
+    )
+    problems = run_checks(Machine(), real_node=runtime == "cri", ports=[(host, port)])
+    for problem in problems:
+        click.echo(f"pykube up: {problem.what}\n    fix: {problem.fix}", err=True)
+    if problems:
+        raise SystemExit(1)
+    if check_only:
+        click.echo("pykube up: the machine is ready")
+        return
+    _configure_logging(options.data_dir / LOG_DIR, log_level)
+    uvloop.run(_run(options, keep_pods=keep_pods, write_kubeconfig=write_kubeconfig))
+
+
+@click.command("down")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PYKUBE_DATA_DIR",
+              help="Data directory of the cluster to stop. [default: /var/lib/pykube as root]")  # fmt: skip
+@click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for the cluster to stop.")
+def down_command(data_dir: Path | None, timeout: float) -> None:
+    """Stop a cluster that `pykube up` runs in the background."""
+    pid_file = (data_dir or default_data_dir()) / PID_FILE
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        raise click.ClickException(f"no running cluster: {pid_file} is missing or unreadable") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        raise click.ClickException(f"no running cluster: process {pid} from {pid_file} is gone") from None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            click.echo("pykube down: the cluster stopped")
+            return
+        time.sleep(0.2)
+    raise click.ClickException(f"pykube up (pid {pid}) did not stop within {timeout:.0f} s; see its logs")
+
+
+async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | None) -> None:
+    from pykube_control.apiserver.auth.kubeconfig import load_kubeconfig, merge_kubeconfig
+    from pykube_control.cli.up_components import components
+    from pykube_control.cli.up_supervisor import ComponentFailed, Supervisor
+
+    started = time.monotonic()
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = options.data_dir / PID_FILE
+    pid_file.write_text(f"{os.getpid()}\n")
+    supervisor = Supervisor(options.data_dir / LOG_DIR)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        start = asyncio.ensure_future(supervisor.start(components(options)))
+        stopped = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if start in done:
+            start.result()
+            log.info("cluster started seconds=%.2f", time.monotonic() - started)
+            if write_kubeconfig is not None:
+                merge_kubeconfig(write_kubeconfig.expanduser(), load_kubeconfig(options.kubeconfig))
+                click.echo(f"pykube up: merged the admin credentials into {write_kubeconfig}")
+            click.echo(f"export KUBECONFIG={options.kubeconfig}")
+            click.echo(f"pykube up: logs in {options.data_dir / LOG_DIR}; stop with Ctrl-C or `pykube down`")
+            await stopped
+        else:
+            start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ComponentFailed):
+                await start
+    except ComponentFailed as exc:
+        click.echo(f"pykube up: {exc}", err=True)
+        await supervisor.stop()
+        pid_file.unlink(missing_ok=True)
+        raise SystemExit(1) from None
+    log.info("stopping the cluster keep_pods=%s", keep_pods)
+    await supervisor.stop()
+    pid_file.unlink(missing_ok=True)
+    log.info("cluster stopped")
+
+
+def _configure_logging(log_dir: Path, level: str) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    handlers: list[logging.Handler] = [logging.FileHandler(log_dir / "up.log"), logging.StreamHandler(sys.stderr)]
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

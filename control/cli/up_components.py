@@ -1,0 +1,100 @@
+"""The components `pykube up` runs, as command lines for the supervisor.
+
+Every component is the same `pykube <subcommand>` a user could start by
+hand, so `pykube up` adds nothing that the separate daemons lack: it only
+chooses their flags (one data directory, the admin kubeconfig written by
+the API server, the node named after this machine) and their order. The
+API server comes first and must answer /readyz before anything that talks
+to it starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from pykube_control.cli.up_supervisor import Component, ReadyCheck
+
+KUBECONFIG_FILE = "kubeconfig"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UpOptions:
+    """What `pykube up` was asked for, after defaults."""
+
+    data_dir: Path
+    host: str
+    port: int
+    etcd_endpoints: str | None
+    runtime: str
+    fake_nodes: int
+    node_name: str
+    node_ip: str | None
+    proxy: bool
+    log_level: str
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / KUBECONFIG_FILE
+
+    @property
+    def local_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+def pykube_argv(*args: str) -> list[str]:
+    """Return the command line that runs `pykube ARGS` with this interpreter."""
+    return [sys.executable, "-m", "pykube_control.cli.main", *args]
+
+
+def apiserver_ready(url: str) -> ReadyCheck:
+    """Return a check that passes once ``url``/readyz answers 200."""
+    context = ssl.create_default_context()
+    # Readiness only: the check talks to the server this process just started on loopback.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    async def ready() -> bool:
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+                async with session.get(f"{url}/readyz", ssl=context) as response:
+                    return response.status == 200
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return False
+
+    return ready
+
+
+def components(options: UpOptions) -> list[Component]:
+    """Return the cluster's components in start order."""
+    level = ("--log-level", options.log_level)
+    kubeconfig = ("--kubeconfig", str(options.kubeconfig))
+    apiserver = [
+        "apiserver", "--data-dir", str(options.data_dir), "--host", options.host, "--port", str(options.port), *level,
+    ]  # fmt: skip
+    if options.etcd_endpoints:
+        apiserver += ["--etcd-endpoints", options.etcd_endpoints]
+    result = [
+        Component("apiserver", pykube_argv(*apiserver), ready=apiserver_ready(options.local_url), stop_grace=10),
+        Component("controller-manager", pykube_argv("controller-manager", *kubeconfig, *level)),
+        Component("scheduler", pykube_argv("scheduler", *kubeconfig, *level)),
+    ]
+    if options.proxy:
+        result.append(Component("proxy", pykube_argv("proxy", *kubeconfig, "--hostname-override", options.node_name, *level)))
+    result.append(Component("node", pykube_argv(*node_args(options)), stop_grace=30))
+    return result
+
+
+def node_args(options: UpOptions) -> list[str]:
+    """Return the `pykube node` arguments for this machine's node (or the hollow nodes)."""
+    common = ["node", "--kubeconfig", str(options.kubeconfig), "--log-level", options.log_level]
+    if options.runtime == "fake":
+        return [*common, "--runtime", "fake", "--count", str(options.fake_nodes), "--prefix", f"{options.node_name}-fake-"]
+    args = [*common, "--runtime", "cri", "--data-dir", str(options.data_dir), "--node-name", options.node_name]
+    if options.node_ip:
+        args += ["--node-ip", options.node_ip]
+    return args
