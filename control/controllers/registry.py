@@ -25,6 +25,7 @@ CONTROLLERS: dict[str, str] = {
     "nodeipam": "pykube_control.controllers.nodeipam:new_nodeipam_controller",
     "job": "pykube_control.controllers.job:new_job_controller",
     "daemonset": "pykube_control.controllers.daemonset:new_daemonset_controller",
+    "resourcequota": "pykube_control.controllers.resourcequota:new_resourcequota_controller",
 }
 
 
