@@ -25,6 +25,7 @@ from pykube_control.apiserver.admission.service_allocator import (
     parse_service_cidr,
     record_service_cidr,
 )
+from pykube_control.apiserver.admission.priority import ensure_system_priority_classes
 from pykube_control.apiserver.admission.service_ips import repair_allocations
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.kubernetes_service import ensure_kubernetes_service
@@ -133,6 +134,7 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
     store = await open_store(store_url)
     try:
         await ensure_system_namespaces(store)
+        await ensure_system_priority_classes(store)
         await record_service_cidr(store, service_cidr)
         await repair_allocations(store, _services())
         ctx = APIContext.create(store)

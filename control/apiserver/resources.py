@@ -78,6 +78,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("coordination.k8s.io", "v1", "Lease", "leases", True),
     # scheduling.k8s.io/v1
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, (), ("pc",)),
+    # policy/v1
+    ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("status",), ("pdb",)),
     # events.k8s.io/v1
     ResourceType("events.k8s.io", "v1", "Event", "events", True, (), ("ev",)),
 )

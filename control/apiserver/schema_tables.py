@@ -130,6 +130,8 @@ INT_OR_STRING_FIELDS: frozenset[str] = frozenset({
     "RollingUpdateDeployment.maxUnavailable",
     "RollingUpdateDaemonSet.maxSurge",
     "RollingUpdateDaemonSet.maxUnavailable",
+    "PodDisruptionBudgetSpec.minAvailable",
+    "PodDisruptionBudgetSpec.maxUnavailable",
 })
 
 # ``object`` fields with a named apimachinery type; any other ``object``

@@ -26,6 +26,7 @@ from pykube_control.apiserver import discovery, openapi, read, subresources, wri
 from pykube_control.apiserver.admission.chain import Plugin
 from pykube_control.apiserver.admission.lifecycle import admit_namespace_lifecycle
 from pykube_control.apiserver.admission.limitranger import admit_limit_ranger
+from pykube_control.apiserver.admission.priority import admit_priority
 from pykube_control.apiserver.admission.quota import admit_resource_quota
 from pykube_control.apiserver.admission.service_ips import admit_service_ips
 from pykube_control.apiserver.context import APIContext
@@ -242,5 +243,5 @@ def default_admission() -> list[Plugin]:
     The quota plugin stays last because it charges usage that only a
     successful write may keep.
     """
-    return [admit_namespace_lifecycle, admit_limit_ranger, admit_service_ips, admit_resource_quota]
+    return [admit_namespace_lifecycle, admit_limit_ranger, admit_priority, admit_service_ips, admit_resource_quota]
 

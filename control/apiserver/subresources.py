@@ -3,8 +3,8 @@
 ``scale`` reads and writes ``spec.replicas`` through an autoscaling/v1 Scale
 object, as ``kubectl scale`` does. ``binding`` sets a pending pod's node
 (the scheduler's write); binding an already bound pod is a 409 Conflict.
-``eviction`` deletes a pod through the eviction API (no disruption budget
-is checked yet). ``finalize`` updates a namespace's ``spec.finalizers``.
+``eviction`` deletes a pod through the eviction API once its
+PodDisruptionBudget allows it (see eviction.py). ``finalize`` updates a namespace's ``spec.finalizers``.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Reques
 
 
 async def create_eviction(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
+    from pykube_control.apiserver.eviction import spend_disruption
     from pykube_control.apiserver.write import delete_one
 
     assert info.name is not None
@@ -155,7 +156,8 @@ async def create_eviction(ctx: APIContext, info: RequestInfo, request: web.Reque
     options = body.get("deleteOptions") or {}
     if not isinstance(options, dict):
         raise bad_request("deleteOptions must be an object")
-    # TODO: check PodDisruptionBudgets once the policy API is served.
+    pod, _ = await ctx.read(info.resource, info.namespace, info.name)
+    await spend_disruption(ctx, pod, False)
     await delete_one(ctx, info.resource, info.namespace, info.name, options, False)
     return json_response(status_body(201, "", "", None), status=201)
 

@@ -2,7 +2,7 @@
 
 Plugins run in order, after validation and before the store write, as
 Kubernetes' mutating and validating admission do: NamespaceLifecycle,
-LimitRanger, Service IP and port allocation, then ResourceQuota. A plugin raises APIError to reject. Writes
+LimitRanger, Priority, Service IP and port allocation, then ResourceQuota. A plugin raises APIError to reject. Writes
 that a quota may count hold their namespace's lock from admission until the
 store write ends, so two concurrent creates never both pass a quota with
 room for one.

@@ -26,6 +26,7 @@ from pykube_control.apiserver.resources import ResourceType
 from pykube_control.apiserver.validation import (
     cluster,
     config,
+    disruption,
     endpoints,
     events,
     job,
@@ -65,6 +66,7 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("storage.k8s.io", "StorageClass"): storage.STORAGE_CLASS,
     ("coordination.k8s.io", "Lease"): cluster.LEASE,
     ("scheduling.k8s.io", "PriorityClass"): policy.PRIORITY_CLASS,
+    ("policy", "PodDisruptionBudget"): disruption.POD_DISRUPTION_BUDGET,
     ("events.k8s.io", "Event"): events.EVENT,
 }
 """Kind-specific rules by (group, kind). A kind missing here gets the ObjectMeta checks only."""
