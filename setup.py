@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 
@@ -91,6 +92,7 @@ cpp_extensions = [
             "csrc/scheduler/score.cpp",
             "csrc/scheduler/select.cpp",
             "csrc/scheduler/bindings.cpp",
+            "csrc/scheduler/batch.cpp",
         ],
         depends=headers("common", "scheduler"),
         include_dirs=["csrc"],
@@ -99,6 +101,18 @@ cpp_extensions = [
         # No fused multiply-add, so the balanced-allocation score rounds
         # exactly as the pure-Python reference does.
         extra_compile_args=["-O3", "-ffp-contract=off"],
+    ),
+    Pybind11Extension(
+        "pykube_core.proxy._native",
+        sources=[
+            "csrc/proxy/compiler.cpp",
+            "csrc/proxy/bindings.cpp",
+        ],
+        depends=headers("common", "proxy"),
+        include_dirs=["csrc"],
+        define_macros=DEBUG_MACROS,
+        cxx_std=17,
+        extra_compile_args=["-O3"],
     ),
 ]
 
@@ -119,5 +133,46 @@ cython_extensions = cythonize(
         "initializedcheck": DEBUG,
     },
 )
+
+class BuildExtWithPause(build_ext):
+    """build_ext that also compiles pykube-pause, the pod sandbox process.
+
+    csrc/pause/pause.c is a program, not an extension module: it runs as
+    PID 1 of every pod sandbox, inside an image with no libc, so it is
+    linked statically. The binary goes next to the modules of
+    pykube_control.agent, in the build tree for wheels and in control/agent/
+    for in-place and editable builds.
+    """
+
+    def run(self) -> None:
+        super().run()
+        self.build_pause()
+
+    def build_pause(self) -> None:
+        source = "csrc/pause/pause.c"
+        if self.inplace or getattr(self, "editable_mode", False):
+            build_py = self.get_finalized_command("build_py")
+            out_dir = build_py.get_package_dir("pykube_control.agent")
+        else:
+            out_dir = os.path.join(self.build_lib, "pykube_control", "agent")
+        target = os.path.join(out_dir, "pykube-pause")
+        if not self.force and os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(source):
+            return
+        os.makedirs(out_dir, exist_ok=True)
+        compiler = os.environ.get("CC", "cc").split()
+        command = [*compiler, "-static", "-O2", "-s", "-Wall", "-Wextra", "-o", target, source]
+        try:
+            subprocess.run(command, check=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            sys.exit(
+                f"pykube: building {target} with {' '.join(command)!r} failed ({exc}). A static "
+                "link needs the C library's static archive (Debian: apt-get install libc6-dev) "
+                "and a C compiler (set CC to choose one)."
+            )
+
+
+# setup() below registers the name build_ext, so rebinding it adds the
+# pause build without changing that line.
+build_ext = BuildExtWithPause
 
 setup(ext_modules=cpp_extensions + cython_extensions, cmdclass={"build_ext": build_ext})

@@ -301,6 +301,13 @@ sch::Pod read_pod(Reader& r, const sch::Nodes& nodes) {
     p.label_values = r.array<std::int32_t>("label_values");
     r.expect_size("label_values", p.label_count, "one per pod label key");
     p.system_default_spread = r.scalar<bool>("system_default_spread");
+    p.volume_conflicts = r.array<std::int8_t>("volume_conflicts");
+    p.volume_conflict_count = r.size("volume_conflicts");
+    if (p.volume_conflict_count != 0 && p.volume_conflict_count != nodes.node_count) {
+        throw py::value_error("PodArrays.volume_conflicts: expected 0 entries or one per node ("
+                              + std::to_string(nodes.node_count) + "), got "
+                              + std::to_string(p.volume_conflict_count));
+    }
     return p;
 }
 
@@ -434,6 +441,60 @@ py::tuple select_node(const py::array& raw_scores, const py::array& weights,
     return py::make_tuple(normalized, totals, selected, rng_state);
 }
 
+py::tuple schedule_batch(const py::object& node_arrays, const py::object& pod_arrays,
+                         const py::object& scoring_arrays, const py::array& weights,
+                         const py::array& modes, std::uint64_t rng_state, const py::object& batch_arrays) {
+    Reader node_reader(node_arrays, "NodeArrays");
+    Reader node_terms_reader(node_arrays.attr("pod_terms"), "NodeArrays.pod_terms");
+    const sch::Nodes nodes = read_nodes(node_reader, node_terms_reader);
+    Reader pod_reader(pod_arrays, "PodArrays");
+    Reader pod_terms_reader(pod_arrays.attr("terms"), "PodArrays.terms");
+    sch::Pod pod = read_pod(pod_reader, nodes);
+    pod.terms = read_terms(pod_terms_reader, "PodArrays.terms", -1);
+    Reader scoring_reader(scoring_arrays, "ScoringArrays");
+    const sch::Scoring scoring = read_scoring(scoring_reader, nodes);
+    const Int64Array weight_array = Int64Array::ensure(weights);
+    const Int8Array mode_array = Int8Array::ensure(modes);
+    if (!weight_array || !mode_array || weight_array.size() != sch::kScorePluginCount
+        || mode_array.size() != sch::kScorePluginCount) {
+        throw py::value_error("weights and modes: expected integer arrays of "
+                              + std::to_string(sch::kScorePluginCount) + " entries each");
+    }
+
+    Reader batch_reader(batch_arrays, "BatchArrays");
+    Reader slot_terms_reader(batch_arrays.attr("slot_terms"), "BatchArrays.slot_terms");
+    sch::Batch batch{};
+    batch.count = batch_reader.scalar<std::int64_t>("count");
+    batch.nodes_to_find = batch_reader.scalar<std::int64_t>("nodes_to_find");
+    batch.start_row = batch_reader.scalar<std::int64_t>("start_row");
+    if (batch.count < 0 || batch.nodes_to_find < 1) {
+        throw py::value_error("BatchArrays: count (" + std::to_string(batch.count)
+                              + ") must be >= 0 and nodes_to_find ("
+                              + std::to_string(batch.nodes_to_find) + ") >= 1");
+    }
+    if (batch.start_row < 0 || (nodes.node_count > 0 && batch.start_row >= nodes.node_count)) {
+        throw py::value_error("BatchArrays.start_row: " + std::to_string(batch.start_row)
+                              + " is out of range for " + std::to_string(nodes.node_count) + " nodes");
+    }
+    batch.slot_namespace = batch_reader.scalar<std::int32_t>("slot_namespace");
+    batch.slot_terminating = batch_reader.scalar<std::uint8_t>("slot_terminating");
+    batch.slot_label_keys = batch_reader.array<std::int32_t>("slot_label_keys");
+    batch.slot_label_count = batch_reader.size("slot_label_keys");
+    batch.slot_label_values = batch_reader.array<std::int32_t>("slot_label_values");
+    batch_reader.expect_size("slot_label_values", batch.slot_label_count, "one per label key");
+    batch.slot_terms = read_terms(slot_terms_reader, "BatchArrays.slot_terms", -1);
+
+    py::array_t<std::int64_t> rows(static_cast<py::ssize_t>(batch.count));
+    sch::BatchOutput out{rows.mutable_data(), 0, rng_state, batch.start_row};
+    const std::int64_t* weight_data = weight_array.data();
+    const std::int8_t* mode_data = mode_array.data();
+    {
+        py::gil_scoped_release release;
+        sch::schedule_batch(nodes, pod, scoring, weight_data, mode_data, batch, out);
+    }
+    return py::make_tuple(rows, out.placed, out.rng_state, out.next_start_row);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, module) {
@@ -446,4 +507,7 @@ PYBIND11_MODULE(_native, module) {
     module.def("select_node", &select_node, py::arg("raw_scores"), py::arg("weights"),
                py::arg("modes"), py::arg("rng_state"),
                "Return (normalized scores, totals, selected row or -1, next rng state).");
+    module.def("schedule_batch", &schedule_batch, py::arg("nodes"), py::arg("pod"), py::arg("scoring"),
+               py::arg("weights"), py::arg("modes"), py::arg("rng_state"), py::arg("batch"),
+               "Return (rows, placed, next rng state, next start row) of a batch of identical pods.");
 }

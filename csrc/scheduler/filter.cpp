@@ -200,10 +200,15 @@ std::int8_t check_resources(const Nodes& nodes, const Pod& pod, std::int64_t row
 }  // namespace
 
 void filter_nodes(const Nodes& nodes, const Pod& pod, const FilterOutput& out) {
+    filter_rows(nodes, pod, 0, nodes.node_count, out);
+}
+
+void filter_rows(const Nodes& nodes, const Pod& pod, std::int64_t begin, std::int64_t end,
+                 const FilterOutput& out) {
     const topology::Inclusion inclusion(nodes, pod);
     const topology::SpreadFilter spread(nodes, pod, inclusion);
     const topology::AffinityFilter inter_pod(nodes, pod);
-    for (std::int64_t row = 0; row < nodes.node_count; ++row) {
+    for (std::int64_t row = begin; row < end; ++row) {
         std::int8_t status = kFits;
         std::int8_t plugin = kNoPlugin;
         std::int64_t detail = -1;
@@ -227,6 +232,9 @@ void filter_nodes(const Nodes& nodes, const Pod& pod, const FilterOutput& out) {
             plugin = kNodePorts;
         } else if ((status = check_resources(nodes, pod, row, insufficient)) != kFits) {
             plugin = kNodeResourcesFit;
+        } else if (pod.volume_conflict_count > 0 && pod.volume_conflicts[row] != kNoVolumeConflict) {
+            status = kUnschedulableAndUnresolvable;
+            plugin = pod.volume_conflicts[row] == kVolumeZoneConflict ? kVolumeZone : kVolumeBinding;
         } else if (spread.active() && (detail = spread.check(row)) >= 0) {
             status = detail == kSpreadMissingLabel ? kUnschedulableAndUnresolvable : kUnschedulable;
             plugin = kPodTopologySpread;

@@ -36,6 +36,17 @@ enum FilterPlugin : std::int8_t {
     kNodeResourcesFit = 6,
     kPodTopologySpread = 7,
     kInterPodAffinity = 8,
+    // Volume plugins run after NodeResourcesFit and before PodTopologySpread
+    // in kube-scheduler; their codes come last so earlier codes keep their values.
+    kVolumeBinding = 9,
+    kVolumeZone = 10,
+};
+
+// Pod::volume_conflicts per node: which volume filter rejects it, if any.
+enum VolumeConflict : std::int8_t {
+    kNoVolumeConflict = 0,
+    kVolumeNodeAffinityConflict = 1,  // VolumeBinding: a bound PV's node affinity
+    kVolumeZoneConflict = 2,          // VolumeZone: a bound PV's zone or region labels
 };
 
 // FilterOutput.detail of a node that PodTopologySpread rejects.
@@ -246,6 +257,11 @@ struct Pod {
     const std::int32_t* label_values;
     Terms terms;  // inter-pod affinity terms and spread constraints
     bool system_default_spread;
+
+    // One VolumeConflict per node, or none (count 0) when the pod has no
+    // bound persistent volumes that restrict its nodes.
+    std::int64_t volume_conflict_count;
+    const std::int8_t* volume_conflicts;
 };
 
 // Borrowed views of the scoring settings of a profile.
@@ -276,6 +292,11 @@ struct FilterOutput {
 
 void filter_nodes(const Nodes& nodes, const Pod& pod, const FilterOutput& out);
 
+// filter_nodes for rows [begin, end) only; the output arrays are still
+// indexed by row. The PreFilter state is built over every node and pod.
+void filter_rows(const Nodes& nodes, const Pod& pod, std::int64_t begin, std::int64_t end,
+                 const FilterOutput& out);
+
 // Writes raw plugin scores, candidate_count x kScorePluginCount, for the
 // nodes listed in candidates (row indexes of nodes that passed the filters).
 void score_nodes(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
@@ -289,6 +310,47 @@ void score_nodes(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
 std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
                          const std::int64_t* weights, const std::int8_t* modes,
                          std::int64_t* totals, std::uint64_t* rng_state);
+
+// What a batch places: `count` pods identical to `pod`, each filtered,
+// scored and selected against the node table with the earlier ones assumed.
+// The slot_* fields describe the pod as NodeTable accounts it (its labels
+// and its own inter-pod affinity terms, owners ignored), because a placed
+// pod is an existing pod for the next one.
+struct Batch {
+    std::int64_t count;
+    std::int64_t nodes_to_find;  // percentageOfNodesToScore's cut-off; node_count scores all
+    std::int64_t start_row;      // where the search for feasible nodes starts
+    std::int32_t slot_namespace;
+    std::uint8_t slot_terminating;
+    std::int64_t slot_label_count;
+    const std::int32_t* slot_label_keys;  // sorted
+    const std::int32_t* slot_label_values;
+    Terms slot_terms;
+};
+
+// Output of schedule_batch: rows[i] is the node row of pod i, or -1 when
+// no node fits it; the batch stops at the first such pod, because later
+// identical pods meet the same table.
+struct BatchOutput {
+    std::int64_t* rows;           // count
+    std::int64_t placed;          // pods placed before the first failure
+    std::uint64_t rng_state;      // in: the seed state; out: advanced
+    std::int64_t next_start_row;  // the start row of the next cycle
+};
+
+// Places a batch; gives exactly the rows that `count` calls of filter,
+// score and select with an assume after each would give. The node table
+// itself is not changed: the kernel assumes the pods on private copies.
+void schedule_batch(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
+                    const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,
+                    BatchOutput& out);
+
+// Returns the feasible rows in search order, starting at start_row and
+// wrapping, up to nodes_to_find of them; *processed is the number of rows
+// examined, which moves the next cycle's start row.
+void sample_feasible(const std::int8_t* status, std::int64_t node_count, std::int64_t start_row,
+                     std::int64_t nodes_to_find, std::int64_t* rows, std::int64_t* row_count,
+                     std::int64_t* processed);
 
 // Advances the state and returns the next splitmix64 output.
 std::uint64_t splitmix64_next(std::uint64_t* state);

@@ -3,7 +3,7 @@
 import numpy as np
 from numpy.typing import NDArray
 
-from pykube_core.scheduler.arrays import NodeArrays, PodArrays, ScoringArrays
+from pykube_core.scheduler.arrays import BatchArrays, NodeArrays, PodArrays, ScoringArrays
 
 def filter_nodes(
     nodes: NodeArrays, pod: PodArrays, /
@@ -22,3 +22,13 @@ def select_node(
     rng_state: int,
     /,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], int, int]: ...
+def schedule_batch(
+    nodes: NodeArrays,
+    pod: PodArrays,
+    scoring: ScoringArrays,
+    weights: NDArray[np.int64],
+    modes: NDArray[np.int8],
+    rng_state: int,
+    batch: BatchArrays,
+    /,
+) -> tuple[NDArray[np.int64], int, int, int]: ...

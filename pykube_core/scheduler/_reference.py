@@ -42,6 +42,7 @@ from pykube_core.scheduler.arrays import (
     TermArrays,
     TermKind,
     TolerationOp,
+    VolumeConflict,
 )
 from pykube_core.scheduler import _reference_topology as topology
 
@@ -230,6 +231,10 @@ def filter_nodes(
             status[row], plugin[row] = Status.UNSCHEDULABLE, FilterPlugin.NODE_PORTS
         elif (fit := _check_resources(nodes, pod, row, insufficient[row])) != Status.FITS:
             status[row], plugin[row] = fit, FilterPlugin.NODE_RESOURCES_FIT
+        elif pod.volume_conflicts and pod.volume_conflicts[row] != VolumeConflict.NONE:
+            status[row] = unresolvable
+            zone = pod.volume_conflicts[row] == VolumeConflict.ZONE
+            plugin[row] = FilterPlugin.VOLUME_ZONE if zone else FilterPlugin.VOLUME_BINDING
         elif spread is not None and (failure := topology.spread_filter(nodes, pod, spread, row)) >= 0:
             status[row] = unresolvable if failure == SpreadFailure.MISSING_LABEL else Status.UNSCHEDULABLE
             plugin[row], detail[row] = FilterPlugin.POD_TOPOLOGY_SPREAD, failure

@@ -61,6 +61,18 @@ class FilterPlugin(enum.IntEnum):
     NODE_RESOURCES_FIT = 6
     POD_TOPOLOGY_SPREAD = 7
     INTER_POD_AFFINITY = 8
+    # kube-scheduler runs the volume filters after NodeResourcesFit and
+    # before PodTopologySpread; their codes come last to keep the others.
+    VOLUME_BINDING = 9
+    VOLUME_ZONE = 10
+
+
+class VolumeConflict(enum.IntEnum):
+    """PodArrays.volume_conflicts per node: which volume filter rejects the node."""
+
+    NONE = 0
+    NODE_AFFINITY = 1  # VolumeBinding: a bound PV's spec.nodeAffinity excludes the node
+    ZONE = 2  # VolumeZone: a bound PV's zone or region label excludes the node
 
 
 class SpreadFailure(enum.IntEnum):
@@ -307,6 +319,9 @@ class PodArrays:
     label_values: NDArray[np.int32] = field(default_factory=lambda: _empty(np.int32))
     terms: TermArrays = field(default_factory=TermArrays)
     system_default_spread: bool = False
+    # One VolumeConflict per node row, or empty when no bound volume
+    # restricts the pod's nodes.
+    volume_conflicts: NDArray[np.int8] = field(default_factory=lambda: _empty(np.int8))
 
 
 @dataclass(frozen=True)
@@ -352,3 +367,39 @@ class Selection:
     totals: NDArray[np.int64]
     selected: int
     rng_state: int
+
+
+@dataclass(frozen=True)
+class BatchArrays:
+    """A batch of `count` pods identical to one PodArrays, as schedule_batch takes it.
+
+    nodes_to_find is percentageOfNodesToScore's cut-off (the node count to
+    score every feasible node) and start_row the row where the search for
+    feasible nodes starts. The slot_* fields are the pod as NodeTable
+    accounts it once assumed (namespace, terminating flag, labels sorted by
+    key and its own inter-pod affinity terms with owner -1), because each
+    placed pod is an existing pod for the next.
+    """
+
+    count: int
+    nodes_to_find: int
+    start_row: int
+    slot_namespace: int
+    slot_terminating: int
+    slot_label_keys: NDArray[np.int32]
+    slot_label_values: NDArray[np.int32]
+    slot_terms: TermArrays
+
+
+@dataclass(frozen=True)
+class BatchPlacement:
+    """Kernel output of schedule_batch.
+
+    rows[i] is the node row of pod i, or -1 from the first pod that no node
+    fits on. placed counts the pods placed.
+    """
+
+    rows: NDArray[np.int64]
+    placed: int
+    rng_state: int
+    next_start_row: int

@@ -9,10 +9,12 @@ only loop over arrays.
 One scheduling cycle, as in kube-scheduler's default profile:
 
 1. Filter every node with NodeUnschedulable, NodeName, TaintToleration,
-   NodeAffinity, NodePorts, NodeResourcesFit, PodTopologySpread and
-   InterPodAffinity, in that order; a node reports the first plugin that
-   rejects it.
-2. Score the feasible nodes: TaintToleration (weight 3), NodeAffinity (2),
+   NodeAffinity, NodePorts, NodeResourcesFit, VolumeBinding and VolumeZone
+   (as a per-node mask the caller computes, see volumes.py),
+   PodTopologySpread and InterPodAffinity, in that order; a node reports
+   the first plugin that rejects it.
+2. Score the feasible nodes (all of them, or the percentageOfNodesToScore
+   sample of sampling.py when the profile sets it): TaintToleration (weight 3), NodeAffinity (2),
    NodeResourcesFit (1), NodeResourcesBalancedAllocation (1),
    ImageLocality (1), PodTopologySpread (2) and InterPodAffinity (2), each
    0-100 after normalisation.
@@ -21,14 +23,15 @@ One scheduling cycle, as in kube-scheduler's default profile:
 
 Differences from kube-scheduler (Kubernetes 1.35):
 
-- Every node is filtered and scored; kube-scheduler stops after
-  percentageOfNodesToScore feasible nodes in large clusters and rotates its
-  starting node between cycles.
+- Every feasible node is scored unless the profile sets
+  percentage_of_nodes_to_score; kube-scheduler samples by default in
+  clusters of 100 nodes or more.
 - PreFilter results are not used: a pod with spec.nodeName or a
   metadata.name field selector is filtered against every node, so other
   nodes report the filter's reason, where kube-scheduler reports them as
   not considered.
-- Volume plugins, DRA and preemption are not implemented yet.
+- VolumeBinding checks only bound PVs' node affinity; dynamic binding,
+  VolumeRestrictions, NodeVolumeLimits and DRA are not implemented yet.
 - PodTopologySpread's system default constraints apply only when the
   caller passes the selectors of the Services and workloads that select
   the pod (spread_selectors). kube-scheduler reads them from its informers.
@@ -39,16 +42,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pykube_core.scheduler import _reference
+from pykube_core.scheduler import _reference, _reference_batch
 from pykube_core.scheduler.arrays import (
     SCORE_PLUGIN_COUNT,
+    BatchArrays,
+    BatchPlacement,
     FilterArrays,
     FilterPlugin,
     NodeArrays,
@@ -61,7 +67,10 @@ from pykube_core.scheduler.arrays import (
     Strategy,
 )
 from pykube_core.scheduler.node_table import NodeTable
+from pykube_core.scheduler.pod_slots import PodEntry
 from pykube_core.scheduler.pod_arrays import compile_pod
+from pykube_core.scheduler.pod_terms import TermBuilder
+from pykube_core.scheduler.sampling import nodes_to_find, sample_feasible
 from pykube_core.scheduler.reasons import (
     DETAIL_REASONS,
     FIXED_REASONS,
@@ -128,18 +137,33 @@ class _SelectKernel(Protocol):
     ) -> tuple[NDArray[np.int64], NDArray[np.int64], int, int]: ...
 
 
+class _BatchKernel(Protocol):
+    def __call__(
+        self,
+        nodes: NodeArrays,
+        pod: PodArrays,
+        scoring: ScoringArrays,
+        weights: NDArray[np.int64],
+        modes: NDArray[np.int8],
+        rng_state: int,
+        batch: BatchArrays,
+        /,
+    ) -> tuple[NDArray[np.int64], int, int, int]: ...
+
+
 @dataclass(frozen=True)
 class SchedulerKernel:
-    """The three kernel functions: _native's or _reference's."""
+    """The four kernel functions: _native's or their pure-Python twins."""
 
     name: str
     filter_nodes: _FilterKernel
     score_nodes: _ScoreKernel
     select_node: _SelectKernel
+    schedule_batch: _BatchKernel
 
 
 PURE_PYTHON_KERNEL = SchedulerKernel(
-    "py", _reference.filter_nodes, _reference.score_nodes, _reference.select_node
+    "py", _reference.filter_nodes, _reference.score_nodes, _reference.select_node, _reference_batch.schedule_batch
 )
 
 
@@ -147,7 +171,9 @@ def native_kernel() -> SchedulerKernel:
     """Return the C++ kernels; raises ImportError when the extension is not built."""
     from pykube_core.scheduler import _native
 
-    return SchedulerKernel("native", _native.filter_nodes, _native.score_nodes, _native.select_node)
+    return SchedulerKernel(
+        "native", _native.filter_nodes, _native.score_nodes, _native.select_node, _native.schedule_batch
+    )
 
 
 def default_kernel() -> SchedulerKernel:
@@ -181,7 +207,9 @@ class Profile:
     shape is required for REQUESTED_TO_CAPACITY_RATIO. legacy_taint_reason
     names the untolerated taint in the reason, as Kubernetes 1.34.1 and
     older did. hard_pod_affinity_weight is InterPodAffinity's
-    hardPodAffinityWeight (0-100).
+    hardPodAffinityWeight (0-100). percentage_of_nodes_to_score is
+    kube-scheduler's percentageOfNodesToScore: None scores every feasible
+    node, 0 picks kube-scheduler's adaptive percentage, 1-100 a fixed one.
     """
 
     strategy: Strategy = Strategy.LEAST_ALLOCATED
@@ -191,8 +219,15 @@ class Profile:
     weights: Mapping[ScorePlugin, int] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     legacy_taint_reason: bool = False
     hard_pod_affinity_weight: int = 1
+    percentage_of_nodes_to_score: int | None = None
 
     def __post_init__(self) -> None:
+        percentage = self.percentage_of_nodes_to_score
+        if percentage is not None and not 0 <= percentage <= 100:
+            raise ValueError(
+                f"Profile.percentage_of_nodes_to_score: {percentage} is out of range; "
+                "use 0 (adaptive), 1-100, or None to score every feasible node"
+            )
         if not 0 <= self.hard_pod_affinity_weight <= 100:
             raise ValueError(
                 f"Profile.hard_pod_affinity_weight: {self.hard_pod_affinity_weight} is out of range; use 0-100"
@@ -291,6 +326,23 @@ class ScheduleResult:
         return self.filter.message()
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """The nodes chosen for a batch of identical pods, in pod order.
+
+    nodes[i] is None for every pod from the first one that no node fits.
+    failure is that pod's full ScheduleResult (verdicts and message), or
+    None when every pod was placed.
+    """
+
+    nodes: tuple[str | None, ...]
+    failure: ScheduleResult | None = None
+
+
+# Accounts a placed pod on a node: NodeTable.assume_pod, or a cache's assume.
+AssumeCallback = Callable[[Mapping[str, Any], str], None]
+
+
 class Scheduler:
     """Places pods on the nodes of one NodeTable with one profile and kernel.
 
@@ -311,16 +363,35 @@ class Scheduler:
         self.kernel = kernel if kernel is not None else default_kernel()
         self._rng_state = seed & ((1 << 64) - 1)
         self._weights = self.profile.weight_array()
+        # Row where the next search for feasible nodes starts; it moves only
+        # when percentage_of_nodes_to_score cuts the search short.
+        self._next_start_row = 0
 
-    def compile(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> PodArrays:
+    def compile(
+        self,
+        pod: Mapping[str, Any],
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+    ) -> PodArrays:
         """Compile a pod for this table.
 
         spread_selectors are the label selectors of the Services,
         ReplicaSets, ReplicationControllers and StatefulSets that select the
         pod. With them, a pod without topology spread constraints gets the
         system default constraints (see pod_terms.spread_terms).
+        volume_conflicts is one VolumeConflict per table row (see
+        volumes.volume_conflicts), or None when no volume restricts the pod.
         """
-        return compile_pod(self.table, pod, default_spread_selectors=spread_selectors)
+        compiled = compile_pod(self.table, pod, default_spread_selectors=spread_selectors)
+        if volume_conflicts is None:
+            return compiled
+        if len(volume_conflicts) != len(self.table):
+            raise ValueError(
+                f"volume_conflicts: {len(volume_conflicts)} entries for a table of {len(self.table)} nodes; "
+                "compute them again after the node change"
+            )
+        return dataclasses.replace(compiled, volume_conflicts=np.ascontiguousarray(volume_conflicts, dtype=np.int8))
 
     def filter(
         self, pod: Mapping[str, Any], compiled: PodArrays | None = None, *, spread_selectors: Selectors = None
@@ -336,14 +407,20 @@ class Scheduler:
         )
         return FilterResult(names, arrays, rejected)
 
-    def schedule(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> ScheduleResult:
+    def schedule(
+        self,
+        pod: Mapping[str, Any],
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+    ) -> ScheduleResult:
         """Filter, score and select a node for a pod; the table is not changed."""
         # Resolving the profile's resources and compiling the pod may add
         # resource columns, so both come before the table snapshot.
         scoring = self.profile.scoring_arrays(self.table)
-        compiled = self.compile(pod, spread_selectors=spread_selectors)
+        compiled = self.compile(pod, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts)
         filtered = self.filter(pod, compiled)
-        candidates = filtered.feasible_rows
+        candidates = self._sample(filtered.arrays.status)
         if len(candidates) == 0:
             return ScheduleResult(None, filtered)
         nodes = self.table.arrays()
@@ -353,12 +430,97 @@ class Scheduler:
         names = tuple(filtered.node_names[row] for row in candidates.tolist())
         return ScheduleResult(names[selection.selected], filtered, names, selection.normalized, selection.totals)
 
-    def schedule_and_assume(self, pod: Mapping[str, Any], *, spread_selectors: Selectors = None) -> ScheduleResult:
+    def schedule_and_assume(
+        self,
+        pod: Mapping[str, Any],
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+    ) -> ScheduleResult:
         """Schedule a pod and, when a node fits, assume it there."""
-        result = self.schedule(pod, spread_selectors=spread_selectors)
+        result = self.schedule(pod, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts)
         if result.node is not None:
             self.table.assume_pod(pod, result.node)
         return result
+
+    def schedule_batch(
+        self,
+        pods: Sequence[Mapping[str, Any]],
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+        assume: AssumeCallback | None = None,
+    ) -> BatchResult:
+        """Place pods that are identical for scheduling in one kernel call, and assume each placed pod.
+
+        The caller guarantees that the pods differ only in what no plugin
+        reads (names, uids; see pykube_control's scheduling_signature). The
+        nodes, and the random tie-breaks, are exactly those of calling
+        schedule_and_assume on each pod in order. assume defaults to the
+        table's assume_pod.
+        """
+        if not pods:
+            return BatchResult(())
+        assume = assume if assume is not None else self.table.assume_pod
+        first = pods[0]
+        # The slot entry interns the pod's strings, so it comes before
+        # compiling; compiling may add columns, so both precede the snapshot.
+        entry = self.table.slot_entry(first)
+        scoring = self.profile.scoring_arrays(self.table)
+        compiled = self.compile(first, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts)
+        nodes = self.table.arrays()
+        placement = BatchPlacement(
+            *self.kernel.schedule_batch(
+                nodes, compiled, scoring, self._weights, NORMALIZATION, self._rng_state,
+                self._batch_arrays(len(pods), entry, nodes.node_count),
+            )
+        )  # fmt: skip
+        self._rng_state = placement.rng_state
+        self._next_start_row = placement.next_start_row
+        names = self.table.names()
+        chosen = tuple(names[row] if row >= 0 else None for row in placement.rows.tolist())
+        for pod, node in zip(pods, chosen):
+            if node is not None:
+                assume(pod, node)
+        if placement.placed == len(pods):
+            return BatchResult(chosen)
+        failure = self.schedule(
+            pods[placement.placed], spread_selectors=spread_selectors, volume_conflicts=volume_conflicts
+        )
+        if failure.node is not None:
+            raise RuntimeError(
+                f"schedule_batch: kernel {self.kernel.name} found no node for pod {placement.placed} "
+                f"but schedule() chose {failure.node}; the batch and one-pod kernels disagree"
+            )
+        return BatchResult(chosen, failure)
+
+    def _batch_arrays(self, count: int, entry: PodEntry, node_count: int) -> BatchArrays:
+        builder = TermBuilder()
+        for term in entry.terms:
+            builder.add(term)
+        return BatchArrays(
+            count=count,
+            nodes_to_find=max(nodes_to_find(self.profile.percentage_of_nodes_to_score, node_count), 1),
+            start_row=self._next_start_row % node_count if node_count else 0,
+            slot_namespace=entry.namespace,
+            slot_terminating=entry.terminating,
+            slot_label_keys=np.array([key for key, _ in entry.labels], dtype=np.int32),
+            slot_label_values=np.array([value for _, value in entry.labels], dtype=np.int32),
+            slot_terms=builder.arrays(),
+        )
+
+    def _sample(self, status: NDArray[np.int8]) -> NDArray[np.int64]:
+        """Return the candidate rows of one cycle and move the next cycle's start row."""
+        node_count = len(status)
+        if node_count == 0:
+            return np.zeros(0, dtype=np.int64)
+        wanted = max(nodes_to_find(self.profile.percentage_of_nodes_to_score, node_count), 1)
+        start = self._next_start_row % node_count
+        if wanted >= node_count and start == 0:
+            return np.flatnonzero(status == Status.FITS).astype(np.int64)
+        candidates, processed = sample_feasible(status, start, wanted)
+        self._next_start_row = (start + processed) % node_count
+        return candidates
 
     def _verdict(self, names: tuple[str, ...], arrays: FilterArrays, row: int) -> NodeVerdict:
         plugin = FilterPlugin(int(arrays.plugin[row]))
@@ -377,6 +539,7 @@ class Scheduler:
 
 
 __all__ = [
+    "BatchResult",
     "DEFAULT_WEIGHTS",
     "PURE_PYTHON_KERNEL",
     "SCORE_PLUGIN_COUNT",

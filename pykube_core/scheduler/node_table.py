@@ -374,6 +374,19 @@ class NodeTable:
         record = self._pods.get(pod_key(pod))
         return None if record is None else record.node
 
+    def slot_entry(self, pod: Mapping[str, Any]) -> PodEntry:
+        """Return the pod as assume_pod would account it in a pod slot, interning its strings now.
+
+        A batch of identical pods passes this entry to the kernel, which
+        adds it as an existing pod after each placement.
+        """
+        string_count = len(self.strings)
+        entry = self._pod_entry(pod)
+        if len(self.strings) != string_count:
+            # The per-string arrays of the next snapshot must cover the new ids.
+            self._dirty.add("pods")
+        return entry
+
     # --- internals -----------------------------------------------------------
 
     def _subtract(self, key: str) -> None:

@@ -32,6 +32,8 @@ POD_AFFINITY_MISMATCH = "node(s) didn't match pod affinity rules"
 POD_ANTI_AFFINITY_MISMATCH = "node(s) didn't match pod anti-affinity rules"
 # kube-scheduler's wording, without an apostrophe after "pods".
 EXISTING_ANTI_AFFINITY_MISMATCH = "node(s) didn't satisfy existing pods anti-affinity rules"
+VOLUME_NODE_AFFINITY_CONFLICT = "node(s) had volume node affinity conflict"
+VOLUME_ZONE_CONFLICT = "node(s) had no available volume zone"
 
 # Reasons of the plugins that report one of several fixed reasons, by the
 # code the kernel puts in FilterArrays.detail.
@@ -52,6 +54,8 @@ FIXED_REASONS = {
     FilterPlugin.NODE_NAME: NODE_NAME_MISMATCH,
     FilterPlugin.NODE_AFFINITY: NODE_AFFINITY_MISMATCH,
     FilterPlugin.NODE_PORTS: NODE_PORTS_CONFLICT,
+    FilterPlugin.VOLUME_BINDING: VOLUME_NODE_AFFINITY_CONFLICT,
+    FilterPlugin.VOLUME_ZONE: VOLUME_ZONE_CONFLICT,
 }
 
 PLUGIN_NAMES = {
@@ -64,6 +68,8 @@ PLUGIN_NAMES = {
     FilterPlugin.NODE_RESOURCES_FIT: "NodeResourcesFit",
     FilterPlugin.POD_TOPOLOGY_SPREAD: "PodTopologySpread",
     FilterPlugin.INTER_POD_AFFINITY: "InterPodAffinity",
+    FilterPlugin.VOLUME_BINDING: "VolumeBinding",
+    FilterPlugin.VOLUME_ZONE: "VolumeZone",
 }
 
 
