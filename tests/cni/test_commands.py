@@ -1,0 +1,242 @@
+"""The plugin's commands run as containerd runs them: ADD, DEL, CHECK, VERSION, GC and STATUS."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import pytest
+
+from pykube_control.cni.ipam import IPAM
+from pykube_control.cni.links import host_veth_name
+from tests.cni.conftest import Node, make_node, node_address, plugin_config_json
+
+
+def link_record(node: Node, name: str, netns: str = "") -> dict[str, object]:
+    argv = ["ip", "-details", "-json", "link", "show", "dev", name]
+    completed = node.pod_exec(netns, argv) if netns else node.host_exec(argv)
+    record: dict[str, object] = json.loads(completed.stdout)[0]
+    return record
+
+
+def test_add_result(node: Node) -> None:
+    pod = node.new_pod()
+    result = node.add("c1", pod, args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0").output
+
+    assert result["cniVersion"] == "1.0.0"
+    assert result["ips"] == [{"address": "10.250.1.2/24", "gateway": "10.250.1.1", "interface": 2}]
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.250.1.1"}]
+    assert [i["name"] for i in result["interfaces"]] == [node.config.bridge, host_veth_name("c1", "eth0"), "eth0"]
+    assert result["interfaces"][2]["sandbox"] == pod
+    assert result["interfaces"][2]["mac"] == "0a:58:0a:fa:01:02"
+
+
+def test_add_configures_links(node: Node) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+
+    pod_link = link_record(node, "eth0", pod)
+    host_link = link_record(node, host_veth_name("c1", "eth0"))
+    routes = json.loads(node.pod_exec(pod, ["ip", "-json", "route", "show", "default"]).stdout)
+    assert pod_link["mtu"] == 1500
+    assert host_link["master"] == node.config.bridge
+    assert host_link["linkinfo"]["info_slave_data"]["hairpin"] is True  # type: ignore[index]
+    assert routes[0]["gateway"] == "10.250.1.1"
+
+
+def test_add_mtu(tmp_path: Path) -> None:
+    node = make_node(tmp_path, mtu=1400)
+    try:
+        pod = node.new_pod()
+        node.add("c1", pod)
+        assert link_record(node, "eth0", pod)["mtu"] == 1400
+        assert link_record(node, host_veth_name("c1", "eth0"))["mtu"] == 1400
+    finally:
+        node.cleanup()
+
+
+def test_pods_reach_gateway_and_each_other(node: Node) -> None:
+    first, second = node.new_pod(), node.new_pod()
+    node.add("c1", first)
+    second_address = node_address(node.add("c2", second).output)
+
+    assert node.ping(first, "10.250.1.1")
+    assert node.ping(first, str(second_address))
+
+
+def test_del_twice(node: Node) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+
+    first = node.plugin("DEL", container_id="c1", netns=pod)
+    second = node.plugin("DEL", container_id="c1", netns="")
+
+    assert (first.returncode, first.output) == (0, None)
+    assert (second.returncode, second.output) == (0, None)
+    assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
+    assert IPAM.for_network(node.config).allocations() == []
+
+
+def test_del_without_netns_removes_veth(node: Node) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+
+    result = node.plugin("DEL", container_id="c1", netns="")
+
+    assert result.returncode == 0
+    assert node.pod_exec(pod, ["ip", "link", "show", "dev", "eth0"], check=False).returncode != 0
+
+
+def test_del_unknown_container(node: Node) -> None:
+    result = node.plugin("DEL", container_id="never-added", netns="")
+    assert (result.returncode, result.output) == (0, None)
+
+
+def test_add_again_after_del(node: Node) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+    node.plugin("DEL", container_id="c1", netns=pod)
+
+    again = node.add("c1", pod)
+
+    assert node_address(again.output) == IPv4Address("10.250.1.3")
+
+
+def test_check_passes(node: Node) -> None:
+    pod = node.new_pod()
+    added = node.add("c1", pod).output
+
+    result = node.plugin("CHECK", container_id="c1", netns=pod, config=plugin_config_json(node.config, prevResult=added))
+
+    assert (result.returncode, result.output) == (0, None)
+
+
+def test_check_detects_missing_address(node: Node) -> None:
+    pod = node.new_pod()
+    added = node.add("c1", pod).output
+    node.pod_exec(pod, ["ip", "address", "flush", "dev", "eth0"])
+
+    result = node.plugin("CHECK", container_id="c1", netns=pod, config=plugin_config_json(node.config, prevResult=added))
+
+    assert result.returncode == 1
+    assert result.output["code"] == 103
+
+
+def test_check_requires_prev_result(node: Node) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+
+    result = node.plugin("CHECK", container_id="c1", netns=pod)
+
+    assert result.output["code"] == 7
+    assert "prevResult" in result.output["msg"]
+
+
+def test_version(node: Node) -> None:
+    result = node.plugin("VERSION", stdin='{"cniVersion": "1.0.0"}')
+    assert result.output == {"cniVersion": "1.0.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
+
+
+def test_version_empty_stdin(node: Node) -> None:
+    result = node.plugin("VERSION", stdin="")
+    assert result.output["supportedVersions"][-1] == "1.1.0"
+
+
+def test_add_old_result_format(node: Node) -> None:
+    pod = node.new_pod()
+    result = node.add("c1", pod, config=plugin_config_json(node.config, cniVersion="0.3.1")).output
+    assert result["cniVersion"] == "0.3.1"
+    assert result["ips"][0]["version"] == "4"
+
+
+def test_concurrent_adds_unique_addresses(node: Node) -> None:
+    pods = [node.new_pod() for _ in range(20)]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda item: node.plugin("ADD", container_id=f"c{item[0]}", netns=item[1]), enumerate(pods)))
+
+    failures = [(r.output, r.stderr) for r in results if r.returncode != 0]
+    addresses = [node_address(r.output) for r in results if r.returncode == 0]
+    tables = node.host_exec(["nft", "list", "tables"]).stdout.splitlines()
+    assert failures == []
+    assert len(set(addresses)) == 20
+    assert tables.count(f"table ip {node.config.nft_table}") == 1
+
+
+def test_crash_then_reconcile(node: Node) -> None:
+    pods = [node.new_pod() for _ in range(3)]
+    for index, pod in enumerate(pods):
+        node.add(f"c{index}", pod)
+    node.remove_pod(pods[1])
+    node.remove_pod(pods[2])
+
+    freed = IPAM.for_network(node.config).reconcile(["c0"], min_age=0)
+
+    assert sorted(freed) == [IPv4Address("10.250.1.3"), IPv4Address("10.250.1.4")]
+    assert [a.container_id for a in IPAM.for_network(node.config).allocations()] == ["c0"]
+    assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
+
+
+def test_gc_frees_invalid_attachments(node: Node) -> None:
+    for index in range(3):
+        node.add(f"c{index}", node.new_pod())
+    config = plugin_config_json(node.config, cniVersion="1.1.0", **{"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]})
+
+    result = node.plugin("GC", config=config)
+
+    assert (result.returncode, result.output) == (0, None)
+    assert [a.container_id for a in IPAM.for_network(node.config).allocations()] == ["c1"]
+
+
+def test_gc_needs_version_1_1(node: Node) -> None:
+    result = node.plugin("GC")
+    assert result.output["code"] == 1
+
+
+def test_status(node: Node) -> None:
+    result = node.plugin("STATUS", config=plugin_config_json(node.config, cniVersion="1.1.0"))
+    assert (result.returncode, result.output) == (0, None)
+
+
+def test_add_del_cycles_keep_range(tmp_path: Path) -> None:
+    # A /29 has 5 pod addresses, so a DEL that leaked one would exhaust it within the loop.
+    node = make_node(tmp_path, subnet="10.250.1.0/29")
+    try:
+        pod = node.new_pod()
+        for cycle in range(15):
+            node.add(f"c{cycle}", pod)
+            assert node.plugin("DEL", container_id=f"c{cycle}", netns=pod).returncode == 0
+        assert IPAM.for_network(node.config).allocations() == []
+    finally:
+        node.cleanup()
+
+
+def test_failed_add_releases_address(node: Node) -> None:
+    pod = node.new_pod()
+    node.pod_exec(pod, ["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "taken0"])
+
+    result = node.plugin("ADD", container_id="c1", netns=pod)
+
+    assert result.output["code"] == 100
+    assert IPAM.for_network(node.config).allocations() == []
+    assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
+
+
+def test_add_missing_netns(node: Node) -> None:
+    result = node.plugin("ADD", container_id="c1", netns="/var/run/netns/pkcni-does-not-exist")
+    assert result.output["code"] == 3
+
+
+@pytest.mark.parametrize(
+    ("enabled", "expected"),
+    [pytest.param(False, "0", id="not asked"), pytest.param(True, "1", id="asked")],
+)
+def test_ip_forward(tmp_path: Path, enabled: bool, expected: str) -> None:
+    node = make_node(tmp_path, ip_forward=enabled)
+    try:
+        node.add("c1", node.new_pod())
+        assert node.host_exec(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == expected
+    finally:
+        node.cleanup()
