@@ -1,0 +1,83 @@
+"""Rotating container logs by size, with the runtime reopening its log file.
+
+When ``<n>.log`` reaches ``max_bytes`` it is renamed to
+``<n>.log.<UTC time as 20261204-224001>`` and the runtime is asked to reopen
+the log path (the CRI's ReopenContainerLog), so it starts a new file. At
+most ``max_files`` files are kept, the current one included. Rotated files
+older than the newest one are gzip-compressed, because the newest may still
+be read by a ``kubectl logs -f`` that has not switched yet. This follows the
+kubelet's container log manager (defaults 10 MiB and 5 files).
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+log = logging.getLogger("pykube.agent.logs")
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_FILES = 5
+
+Reopen = Callable[[], Awaitable[None]]
+"""Ask the runtime to reopen the container's log path (CRI ReopenContainerLog)."""
+
+
+async def rotate(
+    path: Path, max_bytes: int, max_files: int, reopen: Reopen, *, now: datetime.datetime | None = None
+) -> bool:
+    """Rotate ``path`` when it holds ``max_bytes`` or more; return True when it did.
+
+    If ``reopen`` raises, the file is renamed back so the runtime keeps
+    writing where readers look, and the error propagates.
+    """
+    if max_files < 2:
+        raise ValueError(f"max_files={max_files} is invalid: rotation needs at least 2 (the current file and one old)")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if size < max_bytes:
+        return False
+
+    old = rotated_files(path)
+    for stale in old[: max(0, len(old) - (max_files - 2))]:
+        stale.unlink(missing_ok=True)
+        log.info("removed rotated log path=%s", stale)
+
+    stamp = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.{stamp}")
+    suffix = 0
+    while target.exists() or target.with_name(target.name + ".gz").exists():
+        suffix += 1
+        target = path.with_name(f"{path.name}.{stamp}-{suffix}")
+    os.rename(path, target)
+    try:
+        await reopen()
+    except BaseException:
+        os.rename(target, path)
+        log.warning("log reopen failed, rotation undone path=%s", path)
+        raise
+    for uncompressed in [entry for entry in rotated_files(path)[:-1] if entry.suffix != ".gz"]:
+        _compress(uncompressed)
+    log.info("rotated log path=%s size_bytes=%d rotated=%s", path, size, target.name)
+    return True
+
+
+def rotated_files(path: Path) -> list[Path]:
+    """Return the rotated files of ``path`` (compressed or not), oldest first."""
+    prefix = path.name + "."
+    found = [entry for entry in path.parent.iterdir() if entry.name.startswith(prefix)]
+    return sorted(found, key=lambda entry: entry.name.removesuffix(".gz"))
+
+
+def _compress(path: Path) -> None:
+    target = path.with_name(path.name + ".gz")
+    with open(path, "rb") as source, gzip.open(target, "wb") as sink:
+        shutil.copyfileobj(source, sink)
+    path.unlink()
