@@ -17,7 +17,9 @@ or its Lease changes, a worker checks the node:
   each with effects NoSchedule and NoExecute, and True gives neither.
 
 Pods under a NoExecute taint are deleted by ``TaintEvictor``
-(nodelifecycle_eviction.py), which runs inside this controller.
+(nodelifecycle_eviction.py), which runs inside this controller. While a
+node is Unknown, its pods' Ready condition is set to False
+(nodelifecycle_pods.py), so endpoints drop them before eviction.
 
 Differences from Kubernetes: setting Ready back to True is the kubelet's
 job in Kubernetes, but hollow nodes heartbeat only through their Lease, so
@@ -41,7 +43,8 @@ from pykube_control.client.resource import LEASES, NODES, PODS
 from pykube_control.client.workers import run_workers
 from pykube_control.client.workqueue import WorkQueue
 from pykube_control.controllers.base import ControllerContext
-from pykube_control.controllers.nodelifecycle_eviction import TaintEvictor
+from pykube_control.controllers.nodelifecycle_eviction import BY_NODE_NAME, TaintEvictor
+from pykube_control.controllers.nodelifecycle_pods import mark_pods_not_ready
 from pykube_control.controllers.nodelifecycle_taints import (
     lifecycle_taint_key,
     ready_condition,
@@ -71,8 +74,6 @@ class _Heartbeat:
     """Whether the signature changed at least once while this controller watched."""
 
 
-# TODO: mark the pods of an Unknown node NotReady, as Kubernetes does, so that
-# endpoints stop sending traffic to them before they are evicted.
 class NodeLifecycleController:
     """Marks silent nodes Unknown, taints nodes by readiness, and evicts pods from NoExecute taints."""
 
@@ -97,7 +98,8 @@ class NodeLifecycleController:
         self._leases: Informer = context.informers.get(LEASES)
         self._queue: WorkQueue[str] = WorkQueue("nodelifecycle")
         self._heartbeats: dict[str, _Heartbeat] = {}
-        self._evictor = TaintEvictor(self._client, self._nodes, context.informers.get(PODS), self._recorder)
+        self._pods: Informer = context.informers.get(PODS)
+        self._evictor = TaintEvictor(self._client, self._nodes, self._pods, self._recorder)
         self._nodes.add_handlers(on_add=self._on_node, on_update=self._on_node_update, on_delete=self._on_node_delete)
         self._leases.add_handlers(on_add=self._on_lease, on_update=self._on_lease_update)
 
@@ -154,6 +156,8 @@ class NodeLifecycleController:
             # Not yet silent for the grace period: check again when it would be.
             self._queue.add_after(name, max(0.0, self._grace_period - silent_for) + 0.01)
         await self._update_taints(node, now)
+        if (ready_condition(node) or {}).get("status") == "Unknown":
+            await mark_pods_not_ready(self._client, self._recorder, name, self._pods.store.by_index(BY_NODE_NAME, name))
 
     def _observe(self, name: str, node: Object) -> _Heartbeat:
         """Return node ``name``'s heartbeat record, moving its time forward when the heartbeat changed."""

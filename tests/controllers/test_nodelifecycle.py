@@ -19,7 +19,8 @@ import pytest
 from pykube_control.agent.fake import LEASE_NAMESPACE, FakeNodes
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import Conflict, NotFound
-from pykube_control.client.resource import LEASES, NODES, PODS
+from pykube_control.client.resource import ENDPOINT_SLICES, LEASES, NODES, PODS, SERVICES
+from pykube_control.controllers.endpointslice import EndpointSliceController
 from pykube_control.controllers.nodelifecycle import NodeLifecycleController
 from pykube_control.controllers.nodelifecycle_taints import (
     NOT_READY_TAINT,
@@ -278,6 +279,44 @@ async def test_not_ready_node_tainted(api: APIClient) -> None:
         await eventually(lambda: _has_taints(api, "node-0", 0), "node-0 loses the not-ready taints")
 
     assert lifecycle_taints(tainted) == [(NOT_READY_TAINT, "NoExecute"), (NOT_READY_TAINT, "NoSchedule")]
+
+
+async def test_unreachable_node_pods_not_ready(api: APIClient) -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }
+    async with hollow_node(api, 0), hollow_node(api, 1) as silent, running(api, [lifecycle, EndpointSliceController]):
+        await api.create(SERVICES, service)
+        for name, node in (("live", "node-0"), ("stranded", "node-1")):
+            pod = bound_pod(name, node, [unreachable_toleration(None)])
+            pod["metadata"]["labels"] = {"app": "web"}
+            await api.create(PODS, pod)
+        await eventually(lambda: _ready_endpoints(api, {"live": True, "stranded": True}), "both endpoints are ready")
+        await silent.stop()
+
+        await eventually(lambda: _ready_endpoints(api, {"live": True, "stranded": False}), "stranded is not ready")
+        stranded = await api.get(PODS, "stranded", namespace="default")
+        live = await api.get(PODS, "live", namespace="default")
+        reasons = await event_reasons(api, "Pod", "stranded")
+
+    assert condition(stranded, "Ready")["status"] == "False"
+    assert condition(live, "Ready")["status"] == "True"
+    assert "NodeNotReady" in reasons
+    assert stranded["metadata"].get("deletionTimestamp") is None
+
+
+async def _ready_endpoints(api: APIClient, expected: dict[str, bool]) -> bool:
+    """Tell whether the "web" Service's slices list exactly these pods with these ready conditions."""
+    listing = await api.list(ENDPOINT_SLICES, namespace="default", label_selector="kubernetes.io/service-name=web")
+    found = {
+        endpoint["targetRef"]["name"]: bool((endpoint.get("conditions") or {}).get("ready"))
+        for item in listing.get("items") or []
+        for endpoint in item.get("endpoints") or []
+    }
+    return found == expected
 
 
 async def _is_status(api: APIClient, name: str, status: str) -> bool:
