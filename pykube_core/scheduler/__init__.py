@@ -16,6 +16,7 @@ from pykube_core.scheduler.arrays import (
 )
 from pykube_core.scheduler.framework import (
     DEFAULT_WEIGHTS,
+    BatchResult,
     PURE_PYTHON_KERNEL,
     FilterResult,
     NodeVerdict,
@@ -31,9 +32,13 @@ from pykube_core.scheduler.node_table import NodeTable
 from pykube_core.scheduler.pod_terms import NamespaceResolver
 from pykube_core.scheduler.reasons import summarize
 from pykube_core.scheduler.requests import pod_requests
+from pykube_core.scheduler.volumes import VolumeCheck, check_volumes
 
 __all__ = [
     "AffinityFailure",
+    "BatchResult",
+    "VolumeCheck",
+    "check_volumes",
     "DEFAULT_WEIGHTS",
     "PURE_PYTHON_KERNEL",
     "FilterPlugin",

@@ -216,6 +216,11 @@ class NodeTable:
         begin = int(self.arrays().taint_offsets[row])
         return self._records[row].taint_texts[index - begin]
 
+    def labels_of_row(self, row: int) -> dict[str, str]:
+        """Return the labels of the node in `row`."""
+        text = self.strings.strings
+        return {text[key]: text[value] for key, value in self._records[row].label_pairs}
+
     def pod_count(self, name: str) -> int:
         return int(self._requested[self.row_of(name), PODS_COLUMN])
 
