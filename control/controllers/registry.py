@@ -26,6 +26,7 @@ CONTROLLERS: dict[str, str] = {
     "job": "pykube_control.controllers.job:new_job_controller",
     "daemonset": "pykube_control.controllers.daemonset:new_daemonset_controller",
     "resourcequota": "pykube_control.controllers.resourcequota:new_resourcequota_controller",
+    "disruption": "pykube_control.controllers.disruption:new_disruption_controller",
 }
 
 
