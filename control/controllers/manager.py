@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pykube_control.client.api import APIClient
 from pykube_control.client.events import EventRecorder
-from pykube_control.client.leader import LeaderElector
+from pykube_control.client.leader import LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD, LeaderElector
 from pykube_control.controllers import registry
 from pykube_control.controllers.base import Controller, ControllerContext, SharedInformers
 
@@ -54,17 +54,34 @@ async def run_controllers(
 
 
 async def run_with_leader_election(
-    client: APIClient, names: Sequence[str], identity: str, *, workers: int = 5, resync_period: float | None = None
+    client: APIClient,
+    names: Sequence[str],
+    identity: str,
+    *,
+    workers: int = 5,
+    resync_period: float | None = None,
+    lease_duration: float = LEASE_DURATION,
+    renew_deadline: float = RENEW_DEADLINE,
+    retry_period: float = RETRY_PERIOD,
 ) -> None:
     """Run the controllers only while holding the controller manager's Lease.
 
     Returns when the Lease is lost, so the caller (the CLI) exits and a
     supervisor restarts it as a fresh candidate, as kube-controller-manager
-    does.
+    does. The three durations, in seconds, are LeaderElector's.
     """
 
     async def lead() -> None:
         await run_controllers(client, names, workers=workers, resync_period=resync_period)
 
-    elector = LeaderElector(client, name=LEASE_NAME, identity=identity, namespace=LEASE_NAMESPACE, on_started=lead)
+    elector = LeaderElector(
+        client,
+        name=LEASE_NAME,
+        identity=identity,
+        namespace=LEASE_NAMESPACE,
+        lease_duration=lease_duration,
+        renew_deadline=renew_deadline,
+        retry_period=retry_period,
+        on_started=lead,
+    )
     await elector.run()
