@@ -15,8 +15,6 @@ import ssl
 import sys
 from pathlib import Path
 
-import aiohttp
-
 from pykube_control.cli.up_supervisor import Component, ReadyCheck
 
 KUBECONFIG_FILE = "kubeconfig"
@@ -59,6 +57,8 @@ def apiserver_ready(url: str) -> ReadyCheck:
     context.verify_mode = ssl.CERT_NONE
 
     async def ready() -> bool:
+        import aiohttp
+
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
                 async with session.get(f"{url}/readyz", ssl=context) as response:
