@@ -14,7 +14,7 @@ from pykube_control.agent.fake import FakeNodes
 from pykube_control.apiserver.app import APIServerConfig, RunningAPIServer, start_apiserver
 from pykube_control.client.api import APIClient
 from pykube_control.client.kubeconfig import ClientConfig
-from pykube_control.client.resource import PODS
+from pykube_control.client.resource import PODS, PRIORITY_CLASSES
 from pykube_control.scheduler.daemon import SchedulerDaemon
 from pykube_control.scheduler.queue import SchedulingQueue
 
@@ -76,6 +76,7 @@ def make_pod(
     node_selector: dict[str, str] | None = None,
     tolerations: list[Object] | None = None,
     priority: int | None = None,
+    priority_class_name: str | None = None,
 ) -> Object:
     spec: Object = {
         "containers": [{"name": "app", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": memory}}}]
@@ -88,6 +89,8 @@ def make_pod(
         spec["tolerations"] = tolerations
     if priority is not None:
         spec["priority"] = priority
+    if priority_class_name is not None:
+        spec["priorityClassName"] = priority_class_name
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": spec}
 
 
@@ -109,3 +112,9 @@ def condition(pod: Object, kind: str) -> Object | None:
         if item.get("type") == kind:
             return dict(item)
     return None
+
+
+async def create_priority_class(client: APIClient, name: str, value: int, **fields: Any) -> None:
+    """Create a PriorityClass; the API server resolves a pod's spec.priority only from such a class."""
+    body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value}
+    await client.create(PRIORITY_CLASSES, {**body, **fields})

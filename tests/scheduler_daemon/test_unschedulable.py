@@ -8,7 +8,7 @@ from pykube_control.agent.fake import FakeNodes
 from pykube_control.client.api import APIClient
 from pykube_control.client.resource import EVENTS, PODS
 from pykube_control.scheduler.daemon import SchedulerDaemon
-from tests.scheduler_daemon.conftest import condition, get_pod, make_pod, wait_until
+from tests.scheduler_daemon.conftest import condition, create_priority_class, get_pod, make_pod, wait_until
 
 TOO_BIG_MESSAGE = "0/20 nodes are available: 20 Insufficient cpu."
 QUIET_SECONDS = 3.0
@@ -67,7 +67,8 @@ async def test_too_big_not_retried_busily(client: APIClient, nodes: FakeNodes, s
 
 async def test_too_big_blocks_nothing(client: APIClient, nodes: FakeNodes, scheduler: SchedulerDaemon) -> None:
     # The big pod has the higher priority, so it is always tried first.
-    await client.create(PODS, make_pod("huge", cpu="64", priority=1000))
+    await create_priority_class(client, "high", 1000)
+    await client.create(PODS, make_pod("huge", cpu="64", priority_class_name="high"))
     await asyncio.gather(*(client.create(PODS, make_pod(f"small-{i}")) for i in range(10)))
 
     async def smalls_running() -> bool:
