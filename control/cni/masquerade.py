@@ -16,7 +16,6 @@ Python.
 
 from __future__ import annotations
 
-import json
 from ipaddress import IPv4Network
 
 from pykube_control.cni.errors import NFT_COMMAND_FAILED
@@ -44,12 +43,16 @@ def table_script(table: str, subnet: IPv4Network, cluster_cidr: IPv4Network) -> 
 
 def current_comment(table: str) -> str | None:
     """Return the table's comment, "" when it has none, or None when the table does not exist."""
-    completed = run_tool(["nft", "-j", "list", "table", "ip", table], code=NFT_COMMAND_FAILED, check=False)
+    # The text listing is parsed because nft 1.0.6 leaves table comments out of its JSON output.
+    completed = run_tool(["nft", "list", "table", "ip", table], code=NFT_COMMAND_FAILED, check=False)
     if completed.returncode != 0:
         return None
-    for item in json.loads(completed.stdout).get("nftables", []):
-        if "table" in item:
-            return str(item["table"].get("comment", ""))
+    for line in completed.stdout.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "comment":
+            return value.strip('"')
+        if key == "chain":
+            break
     return ""
 
 

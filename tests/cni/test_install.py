@@ -1,0 +1,63 @@
+"""The installer: the executables containerd runs from its bin dir and the conflist it loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from pykube_control.cni.config import NetworkConfig
+from pykube_control.cni.install import install_plugin, write_network_config
+from tests.cni.conftest import Node, node_address, plugin_config_json, run
+
+
+def test_install_plugin_executable(tmp_path: Path) -> None:
+    path = install_plugin(tmp_path / "bin")
+    assert path == tmp_path / "bin" / "pykube-cni"
+    assert os.access(path, os.X_OK)
+    assert path.read_text().startswith(f"#!{sys.executable}\n")
+    assert os.access(tmp_path / "bin" / "loopback", os.X_OK)
+
+
+def test_install_keeps_existing_loopback(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "loopback").write_text("#!/bin/sh\n")
+    install_plugin(tmp_path / "bin")
+    assert (tmp_path / "bin" / "loopback").read_text() == "#!/bin/sh\n"
+
+
+def test_installed_plugin_adds(node: Node, tmp_path: Path) -> None:
+    plugin = install_plugin(tmp_path / "bin")
+    pod = node.new_pod()
+    env = {"PATH": "/usr/bin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": pod, "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent)}
+
+    completed = run(["ip", "netns", "exec", node.host, str(plugin)], stdin=json.dumps(plugin_config_json(node.config)), env=env)
+
+    assert node_address(json.loads(completed.stdout)) == node_address({"ips": [{"address": "10.250.1.2/24"}]})
+
+
+def test_installed_loopback_sets_lo_up(node: Node, tmp_path: Path) -> None:
+    install_plugin(tmp_path / "bin")
+    pod = node.new_pod()
+    env = {"PATH": "/usr/bin:/bin", "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": pod, "CNI_IFNAME": "lo", "CNI_PATH": str(tmp_path / "bin")}
+    # containerd 1.6 runs this configuration for every pod's lo.
+    config = {"cniVersion": "0.3.1", "name": "cni-loopback", "type": "loopback"}
+
+    completed = run(["ip", "netns", "exec", node.host, str(tmp_path / "bin" / "loopback")], stdin=json.dumps(config), env=env)
+    result = json.loads(completed.stdout)
+    flags = json.loads(node.pod_exec(pod, ["ip", "-json", "link", "show", "dev", "lo"]).stdout)[0]["flags"]
+
+    assert "UP" in flags
+    assert {"address": "127.0.0.1/8", "interface": 0, "version": "4"} in result["ips"]
+
+
+def test_write_network_config(tmp_path: Path, node: Node) -> None:
+    path = write_network_config(tmp_path / "net.d", node.config)
+    conflist = json.loads(path.read_text())
+    plugin = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
+
+    assert path.name == "10-pykube.conflist"
+    assert (conflist["cniVersion"], conflist["name"], plugin["type"]) == ("1.0.0", "pykube", "pykube-cni")
+    assert NetworkConfig.from_json(plugin) == node.config
+    assert list((tmp_path / "net.d").iterdir()) == [path]
