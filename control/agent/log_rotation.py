@@ -31,7 +31,7 @@ Reopen = Callable[[], Awaitable[None]]
 async def rotate(
     path: Path, max_bytes: int, max_files: int, reopen: Reopen, *, now: datetime.datetime | None = None
 ) -> bool:
-    """Rotate ``path`` when it holds ``max_bytes`` or more; return True when it did.
+    """Rotate ``path`` when its size is ``max_bytes`` or more; return True when it did.
 
     If ``reopen`` raises, the file is renamed back so the runtime keeps
     writing where readers look, and the error propagates.

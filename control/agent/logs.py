@@ -1,4 +1,4 @@
-"""Container logs in the CRI log format: writing lines, and reading them as ``kubectl logs`` asks.
+"""Container logs in the CRI log format: writing lines, and reading them with the options of ``kubectl logs``.
 
 The runtime (containerd) writes one line per chunk of container output::
 
@@ -61,7 +61,7 @@ class LogEntry:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LogOptions:
-    """What to read, as the pods/log query parameters ask; None means no limit."""
+    """Reader options from the pods/log query parameters; None means no limit."""
 
     tail_lines: int | None = None
     since_ns: int | None = None

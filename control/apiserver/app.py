@@ -169,6 +169,9 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
         security = Security(ctx, credentials.tokens)
         kubeconfig = credentials.kubeconfig
         admin_token = credentials.admin_token
+        from pykube_control.apiserver.auth.kubelet_client import kubelet_client_context
+
+        ctx.kubelet_client_ssl = await asyncio.to_thread(kubelet_client_context, credentials.pki, credentials.ca)
 
     server = APIServer(ctx, security, f"{advertise}:{port}")
     runner = web.AppRunner(server.application(), access_log=None, handle_signals=False, shutdown_timeout=1.0)

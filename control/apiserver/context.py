@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ class APIContext:
     """Watch cache of each resource, by qualified name."""
     namespace_locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
     admission_plugins: list[Plugin] = dataclasses.field(default_factory=list)
+    kubelet_client_ssl: ssl.SSLContext | None = None
+    """TLS context with the client certificate for node agents (pods/log); None without a CA."""
 
     @classmethod
     def create(cls, store: Store) -> APIContext:

@@ -23,6 +23,7 @@ from aiohttp import web
 from pykube_core import __version__
 
 from pykube_control.apiserver import discovery, openapi, read, subresources, write
+from pykube_control.apiserver import pod_logs
 from pykube_control.apiserver.admission.chain import Plugin
 from pykube_control.apiserver.admission.lifecycle import admit_namespace_lifecycle
 from pykube_control.apiserver.admission.limitranger import admit_limit_ranger
@@ -156,6 +157,8 @@ class APIServer:
             return subresources.create_eviction
         if sub == "finalize" and verb == "update":
             return subresources.update_finalize
+        if sub == "log" and verb == "get":
+            return pod_logs.get_log
         if sub in ("binding", "eviction", "finalize") or (sub == "log" and verb != "get"):
             raise method_not_allowed(verb, f"{info.resource.plural}/{sub}")
         handlers: dict[str, Handler] = {
