@@ -59,16 +59,15 @@ def add(env: Environment, config: NetworkConfig) -> Result:
     host_name = links.host_veth_name(env.container_id, env.ifname)
     veth_created = False
     try:
-        links.create_veth(host_name, env.ifname, env.netns, config.mtu, links.pod_mac(address))
+        links.create_veth(host_name, env.ifname, env.netns, config.mtu, address)
         veth_created = True
         links.attach_to_bridge(host_name, config.bridge, hairpin=config.hairpin_mode)
         links.configure_pod(env.netns, env.ifname, IPv4Interface(f"{address}/{config.subnet.prefixlen}"), config.gateway)
-        host = links.link_info(host_name) or {}
     except BaseException:
         _undo_add(ipam, env, host_name, release=held is None, delete=veth_created)
         raise
     log.info("added container_id=%s pod=%s address=%s host_veth=%s", env.container_id, env.pod, address, host_name)
-    return _result(env, config, address, bridge_mac=str(bridge.get("address", "")), host_mac=str(host.get("address", "")), host_name=host_name)
+    return _result(env, config, address, bridge_mac=str(bridge.get("address", "")), host_name=host_name)
 
 
 def _undo_add(ipam: IPAM, env: Environment, host_name: str, *, release: bool, delete: bool) -> None:
@@ -83,11 +82,11 @@ def _undo_add(ipam: IPAM, env: Environment, host_name: str, *, release: bool, de
         ipam.release(env.container_id, env.ifname)
 
 
-def _result(env: Environment, config: NetworkConfig, address: IPv4Address, *, bridge_mac: str, host_mac: str, host_name: str) -> Result:
+def _result(env: Environment, config: NetworkConfig, address: IPv4Address, *, bridge_mac: str, host_name: str) -> Result:
     return {
         "interfaces": [
             {"name": config.bridge, "mac": bridge_mac, "mtu": config.mtu},
-            {"name": host_name, "mac": host_mac, "mtu": config.mtu},
+            {"name": host_name, "mac": links.host_mac(address), "mtu": config.mtu},
             {"name": env.ifname, "mac": links.pod_mac(address), "sandbox": env.netns, "mtu": config.mtu},
         ],
         "ips": [{"address": f"{address}/{config.subnet.prefixlen}", "gateway": str(config.gateway), "interface": 2}],
@@ -98,13 +97,15 @@ def _result(env: Environment, config: NetworkConfig, address: IPv4Address, *, br
 def delete(env: Environment, config: NetworkConfig) -> None:
     """Delete the pod's veth pair and free its address; succeeds when they are already gone."""
     env.require("CNI_CONTAINERID", "CNI_IFNAME")
+    deleted = False
     if links.netns_exists(env.netns):
         try:
-            links.delete_link(env.ifname, netns=env.netns)
+            # Deleting the pod side deletes the host side too.
+            deleted = links.delete_link(env.ifname, netns=env.netns)
         except CNIError as exc:
-            # The host side below removes the pair as well, so only log.
-            log.warning("failed to delete pod interface netns=%s ifname=%s error=%s", env.netns, env.ifname, exc)
-    links.delete_link(links.host_veth_name(env.container_id, env.ifname))
+            log.warning("failed to delete pod interface, deleting the host side netns=%s ifname=%s error=%s", env.netns, env.ifname, exc)
+    if not deleted:
+        links.delete_link(links.host_veth_name(env.container_id, env.ifname))
     freed = IPAM.for_network(config).release(env.container_id, env.ifname)
     log.info("deleted container_id=%s freed=%s", env.container_id, ",".join(map(str, freed)) or "none")
 

@@ -3,6 +3,10 @@
 ``install_plugin`` writes ``pykube-cni`` and ``loopback`` as small
 Python scripts whose shebang is this interpreter, so containerd runs the
 plugin with the Python that has pykube installed, whatever its PATH is.
+The scripts run Python with ``-S``: site-packages and their ``.pth``
+hooks cost about as much as the plugin's own work (tens of milliseconds
+per start), and the plugin needs only the standard library, so the
+script loads ``pykube_control`` from the directory it had at install time.
 Both writers write a temporary file and rename it, so containerd, which
 watches its conf dir and may run the plugin at any moment, never sees a
 half-written file.
@@ -15,13 +19,24 @@ import os
 import sys
 from pathlib import Path
 
+import pykube_control
+
 from pykube_control.cni.config import PLUGIN_TYPE, NetworkConfig
 
 CONFLIST_NAME = "10-pykube.conflist"
 LOOPBACK_NAME = "loopback"
 
-_SCRIPT = """#!{python}
-# Written by pykube's CNI installer: runs the plugin with the interpreter that has pykube installed.
+_SCRIPT = """#!{python} -S
+# Written by pykube's CNI installer. Python runs without site-packages (-S),
+# so the package is loaded from where it was at install time.
+import importlib.util
+import sys
+
+spec = importlib.util.spec_from_file_location("pykube_control", {init!r}, submodule_search_locations=[{package!r}])
+package = importlib.util.module_from_spec(spec)
+sys.modules["pykube_control"] = package
+spec.loader.exec_module(package)
+
 from {module} import main
 
 raise SystemExit(main())
@@ -36,10 +51,15 @@ def install_plugin(bin_dir: Path, *, loopback: bool = True) -> Path:
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     plugin = bin_dir / PLUGIN_TYPE
-    _write_atomically(plugin, _SCRIPT.format(python=sys.executable, module="pykube_control.cni.plugin"), mode=0o755)
+    _write_atomically(plugin, _script("pykube_control.cni.plugin"), mode=0o755)
     if loopback and not (bin_dir / LOOPBACK_NAME).exists():
-        _write_atomically(bin_dir / LOOPBACK_NAME, _SCRIPT.format(python=sys.executable, module="pykube_control.cni.loopback"), mode=0o755)
+        _write_atomically(bin_dir / LOOPBACK_NAME, _script("pykube_control.cni.loopback"), mode=0o755)
     return plugin
+
+
+def _script(module: str) -> str:
+    package = Path(pykube_control.__file__).parent
+    return _SCRIPT.format(python=sys.executable, init=str(package / "__init__.py"), package=str(package), module=module)
 
 
 def write_network_config(conf_dir: Path, config: NetworkConfig) -> Path:

@@ -12,7 +12,8 @@ The host side of a pod's veth is named ``veth`` plus 11 hex digits of
 SHA-256 over the container id and interface name, so DEL finds it
 without the pod's namespace, which may be gone. The pod side gets the
 MAC ``0a:58`` followed by its IPv4 address, so a reused address keeps its
-MAC and neighbours' ARP entries stay right.
+MAC and neighbours' ARP entries stay right, and the host side gets
+``0e:58`` and the same address, so ADD knows both MACs without reading them.
 """
 
 from __future__ import annotations
@@ -72,35 +73,65 @@ def pod_mac(address: IPv4Address) -> str:
     return ":".join(f"{byte:02x}" for byte in (0x0A, 0x58, *address.packed))
 
 
+def host_mac(address: IPv4Address) -> str:
+    """Return the host side's MAC: locally administered ``0e:58`` and the pod's four address bytes."""
+    return ":".join(f"{byte:02x}" for byte in (0x0E, 0x58, *address.packed))
+
+
 def ensure_bridge(name: str, gateway: IPv4Interface, mtu: int) -> dict[str, Any]:
     """Create the bridge if missing, give it the gateway address, set it up; return its link record.
 
     A new bridge gets the MAC ``pod_mac(gateway)``, because a bridge
     without a set MAC takes the lowest MAC of its ports and changes it as
     pods come and go. Several plugin processes may race to create it, so
-    "File exists" counts as success.
+    "File exists" counts as success. A bridge that is up with the gateway
+    address costs one ``ip`` process, the common case on a running node.
     """
-    info = link_info(name)
+    info = bridge_info(name)
+    if info is not None and "UP" in info.get("flags", []) and _has_address(info, gateway):
+        return info
     if info is None:
-        mac = pod_mac(gateway.ip)
-        status, _, err = run_ip(["link", "add", "name", name, "address", mac, "mtu", str(mtu), "type", "bridge"], check=False)
+        command = ["link", "add", "name", name, "address", pod_mac(gateway.ip), "mtu", str(mtu), "type", "bridge"]
+        status, _, err = run_ip(command, check=False)
         if status != 0 and "File exists" not in err:
             raise CNIError(IP_COMMAND_FAILED, f"failed to create bridge {name}", err.strip())
-    elif link_kind(info) != "bridge":
-        raise CNIError(INVALID_CONFIG, f"invalid network configuration field bridge={name!r}", f"a {link_kind(info) or 'non-bridge'} link has that name; choose another bridge name")
     run_batch([f"address replace {gateway} dev {name}", f"link set dev {name} up"])
-    created = link_info(name)
+    created = bridge_info(name)
     if created is None:
         raise CNIError(IP_COMMAND_FAILED, f"bridge {name} disappeared while it was set up", "another process deleted it; retry")
     return created
 
 
-def create_veth(host_name: str, ifname: str, netns: str, mtu: int, mac: str) -> None:
-    """Create a veth pair whose peer ``ifname`` (with ``mac``) is born inside ``netns``."""
-    status, _, err = run_ip(
-        ["link", "add", host_name, "mtu", str(mtu), "type", "veth", "peer", "name", ifname, "mtu", str(mtu), "address", mac, "netns", netns],
-        check=False,
+def bridge_info(name: str) -> dict[str, Any] | None:
+    """Return the bridge's ``ip -details -json address show`` record (link and addresses), or None when missing."""
+    status, out, err = run_ip(["-details", "-json", "address", "show", "dev", name], check=False)
+    if status != 0:
+        if any(message in err for message in _NOT_FOUND_MESSAGES):
+            return None
+        raise CNIError(IP_COMMAND_FAILED, f"failed to read bridge {name}", err.strip())
+    records: list[dict[str, Any]] = json.loads(out)
+    if link_kind(records[0]) != "bridge":
+        kind = link_kind(records[0]) or "non-bridge"
+        raise CNIError(INVALID_CONFIG, f"invalid network configuration field bridge={name!r}", f"a {kind} link has that name; choose another bridge name")
+    return records[0]
+
+
+def _has_address(info: dict[str, Any], address: IPv4Interface) -> bool:
+    return any(
+        entry.get("local") == str(address.ip) and entry.get("prefixlen") == address.network.prefixlen
+        for entry in info.get("addr_info", [])
     )
+
+
+def create_veth(host_name: str, ifname: str, netns: str, mtu: int, address: IPv4Address) -> None:
+    """Create a veth pair whose peer ``ifname`` is born inside ``netns``; both MACs derive from the pod's address."""
+    status, _, err = run_ip(
+        [
+            "link", "add", host_name, "address", host_mac(address), "mtu", str(mtu), "type", "veth",
+            "peer", "name", ifname, "address", pod_mac(address), "mtu", str(mtu), "netns", netns,
+        ],
+        check=False,
+    )  # fmt: skip
     if status != 0:
         raise CNIError(IP_COMMAND_FAILED, f"failed to create veth pair {host_name}/{ifname} into {netns}", err.strip())
 

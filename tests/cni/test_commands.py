@@ -31,6 +31,8 @@ def test_add_result(node: Node) -> None:
     assert [i["name"] for i in result["interfaces"]] == [node.config.bridge, host_veth_name("c1", "eth0"), "eth0"]
     assert result["interfaces"][2]["sandbox"] == pod
     assert result["interfaces"][2]["mac"] == "0a:58:0a:fa:01:02"
+    assert result["interfaces"][1]["mac"] == "0e:58:0a:fa:01:02"
+    assert result["interfaces"][0]["mac"] == "0a:58:0a:fa:01:01"
 
 
 def test_add_configures_links(node: Node) -> None:

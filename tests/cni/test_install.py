@@ -16,7 +16,7 @@ def test_install_plugin_executable(tmp_path: Path) -> None:
     path = install_plugin(tmp_path / "bin")
     assert path == tmp_path / "bin" / "pykube-cni"
     assert os.access(path, os.X_OK)
-    assert path.read_text().startswith(f"#!{sys.executable}\n")
+    assert path.read_text().startswith(f"#!{sys.executable} -S\n")
     assert os.access(tmp_path / "bin" / "loopback", os.X_OK)
 
 
