@@ -90,15 +90,17 @@ class AgentServer:
         self,
         logs: LogSource,
         *,
-        ca_file: Path,
+        ca_file: Path | None = None,
+        ca_data: bytes | None = None,
         certificate: Path,
         key: Path,
         allowed_users: Sequence[str] = (APISERVER_CLIENT_USER,),
         allowed_groups: Sequence[str] = (ADMIN_GROUP,),
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
+        """Take the cluster CA from ``ca_file`` or from PEM ``ca_data`` (a kubeconfig's certificate-authority-data)."""
         self.logs = logs
-        self.ssl_context = server_ssl_context(ca_file, certificate, key)
+        self.ssl_context = server_ssl_context(certificate, key, ca_file=ca_file, ca_data=ca_data)
         self.allowed_users = frozenset(allowed_users)
         self.allowed_groups = frozenset(allowed_groups)
         self.poll_interval = poll_interval
@@ -213,8 +215,10 @@ def client_identity(request: web.Request) -> tuple[str | None, list[str]]:
     return user, groups
 
 
-def server_ssl_context(ca_file: Path, certificate: Path, key: Path) -> ssl.SSLContext:
-    """Serve ``certificate`` and verify client certificates against the cluster CA in ``ca_file``.
+def server_ssl_context(
+    certificate: Path, key: Path, *, ca_file: Path | None = None, ca_data: bytes | None = None
+) -> ssl.SSLContext:
+    """Serve ``certificate`` and verify client certificates against the cluster CA (``ca_file`` or PEM ``ca_data``).
 
     A client without a certificate still completes the handshake, so the
     handler can respond with 401 and a message instead of a TLS alert.
@@ -222,7 +226,12 @@ def server_ssl_context(ca_file: Path, certificate: Path, key: Path) -> ssl.SSLCo
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certificate, key)
-    context.load_verify_locations(cafile=ca_file)
+    if ca_file is None and ca_data is None:
+        raise ValueError("the agent server needs the cluster CA to verify the API server; pass ca_file or ca_data")
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    if ca_data is not None:
+        context.load_verify_locations(cadata=ca_data.decode("ascii"))
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
 

@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 
 from pykube_control.agent.logs import format_entry
+from pykube_control.agent.server import AgentServer, LogDirectory
+from pykube_control.agent.serving_cert import ensure_serving_certificate
 from pykube_control.apiserver.auth import certs
 
 from tests.agent_logs.conftest import Cluster, create_pod
@@ -175,3 +177,35 @@ async def test_agent_accepts_apiserver_user(cluster: Cluster, tmp_path: Path) ->
     ca = certs.load_ca(certs.PKI(cluster.ca_file.parent))
     pair = ca.issue_client_certificate("kube-apiserver-kubelet-client")
     assert await agent_get(cluster, agent_client_context(pair, tmp_path)) == (200, "hello\n")
+
+
+async def test_agent_ca_data(cluster: Cluster, tmp_path: Path) -> None:
+    certificate, key = ensure_serving_certificate(tmp_path / "pki", "node-b", ["127.0.0.1"])
+    agent = AgentServer(LogDirectory(cluster.logs_dir), ca_data=cluster.ca_file.read_bytes(), certificate=certificate, key=key)
+    port = await agent.start("127.0.0.1", 0)
+    try:
+        cluster.write("app", 0, ["via ca data"])
+        ca = certs.load_ca(certs.PKI(cluster.ca_file.parent))
+        context = agent_client_context(ca.issue_client_certificate("kube-apiserver-kubelet-client"), tmp_path)
+        url = f"https://127.0.0.1:{port}/containerLogs/default/{cluster.pod}/app"
+        async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as response:
+            assert response.status == 200
+            assert await response.text() == "via ca data\n"
+    finally:
+        await agent.stop()
+
+
+def test_agent_needs_ca(tmp_path: Path) -> None:
+    certificate, key = ensure_serving_certificate(tmp_path, "node-c", [])
+    with pytest.raises(ValueError, match="needs the cluster CA"):
+        AgentServer(LogDirectory(tmp_path), certificate=certificate, key=key)
+
+
+def test_serving_cert_reused(tmp_path: Path) -> None:
+    first = ensure_serving_certificate(tmp_path, "node-d", ["127.0.0.1"])
+    content = first[0].read_bytes()
+    ensure_serving_certificate(tmp_path, "node-d", ["127.0.0.1"])
+    assert first[0].read_bytes() == content
+    ensure_serving_certificate(tmp_path, "node-d", ["127.0.0.2"])
+    assert first[0].read_bytes() != content
+    assert first[1].stat().st_mode & 0o777 == 0o600

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -246,3 +248,24 @@ async def test_git_repo_bad_url(manager: VolumeManager, tmp_path: Path) -> None:
     source = {"repository": f"file://{tmp_path / 'nothing'}"}
     with pytest.raises(VolumeError, match='volume "code": git clone failed'):
         await manager.setup(pod_with([{"name": "code", "gitRepo": source}]))
+
+
+async def test_refresh_loop_rewrites(manager: VolumeManager, client: APIClient) -> None:
+    await create_config(client, {"app.yaml": "x: 1"})
+    pod = pod_with([{"name": "cfg", "configMap": {"name": "app"}}])
+    path = (await manager.setup(pod)).volumes["cfg"].host_path
+    current = await client.get(CONFIGMAPS, "app", namespace="default")
+    current["data"] = {"app.yaml": "x: 2"}
+    await client.update(CONFIGMAPS, current, namespace="default")
+
+    loop = asyncio.create_task(manager.refresh_loop(lambda: [pod], interval=0.01))
+    try:
+        for _ in range(500):
+            if (path / "app.yaml").read_text() == "x: 2":
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    assert (path / "app.yaml").read_text() == "x: 2"

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,10 @@ EMPTY_DIR_MODE = 0o777
 """emptyDir permissions: any container user may write, as with the kubelet."""
 
 API_DATA_MODE = 0o755
+
+REFRESH_INTERVAL = 30.0
+"""Seconds between rewrites of API-backed volumes in ``refresh_loop``; with the API
+round trips, an update of a ConfigMap or Secret reaches the files within a minute."""
 
 
 class VolumeManager:
@@ -116,6 +120,21 @@ class VolumeManager:
             except VolumeError as error:
                 log.warning("kept old volume files pod_uid=%s volume=%s error=%s", uid, name, error)
         return changed
+
+    async def refresh_loop(self, pods: Callable[[], Iterable[Object]], interval: float = REFRESH_INTERVAL) -> None:
+        """Call ``refresh`` on every pod that ``pods()`` returns, every ``interval`` seconds, until cancelled.
+
+        ``pods`` should return the running pods of this node (an informer's
+        cache). A pod whose refresh fails is logged and tried again next round.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            for pod in list(pods()):
+                try:
+                    await self.refresh(pod)
+                except (VolumeError, OSError) as error:
+                    uid = (pod.get("metadata") or {}).get("uid")
+                    log.warning("volume refresh failed pod_uid=%s error=%s", uid, error)
 
     async def teardown(self, pod_uid: str) -> None:
         """Unmount every mount under the pod's directory, then remove the directory.
