@@ -32,6 +32,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("pykube.scheduler")
@@ -191,6 +192,28 @@ class SchedulingQueue:
                 return entry
             self._ready.clear()
             await self._ready.wait()
+
+    def pop_matching(self, matches: Callable[[QueuedPod], bool], limit: int) -> list[QueuedPod]:
+        """Pop, without waiting, the active pods at the head of the queue while ``matches`` accepts them.
+
+        Takes at most ``limit`` pods, in the order ``pop`` would return
+        them; each is in flight, as after ``pop``.
+        """
+        taken: list[QueuedPod] = []
+        while self._active and len(taken) < limit:
+            _, _, key = self._active[0]
+            if key not in self._active_keys:
+                heapq.heappop(self._active)
+                continue
+            entry = self._entries[key]
+            if not matches(entry):
+                break
+            heapq.heappop(self._active)
+            self._active_keys.discard(key)
+            self._in_flight.add(key)
+            entry.cycle = self._moves
+            taken.append(entry)
+        return taken
 
     def done(self, key: str) -> None:
         """Forget a pod whose binding succeeded."""

@@ -45,7 +45,7 @@ from collections.abc import Mapping
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -339,8 +339,8 @@ class BatchResult:
     failure: ScheduleResult | None = None
 
 
-# Accounts a placed pod on a node: NodeTable.assume_pod, or a cache's assume.
-AssumeCallback = Callable[[Mapping[str, Any], str], None]
+# A pod object, whatever mapping type the caller keeps pods in.
+PodT = TypeVar("PodT", bound=Mapping[str, Any])
 
 
 class Scheduler:
@@ -445,11 +445,11 @@ class Scheduler:
 
     def schedule_batch(
         self,
-        pods: Sequence[Mapping[str, Any]],
+        pods: Sequence[PodT],
         *,
         spread_selectors: Selectors = None,
         volume_conflicts: NDArray[np.int8] | None = None,
-        assume: AssumeCallback | None = None,
+        assume: Callable[[PodT, str], None] | None = None,
     ) -> BatchResult:
         """Place pods that are identical for scheduling in one kernel call, and assume each placed pod.
 
@@ -457,11 +457,13 @@ class Scheduler:
         reads (names, uids; see pykube_control's scheduling_signature). The
         nodes, and the random tie-breaks, are exactly those of calling
         schedule_and_assume on each pod in order. assume defaults to the
-        table's assume_pod.
+        table's assume_pod; a cache passes its own, which also records the
+        assumption.
         """
         if not pods:
             return BatchResult(())
-        assume = assume if assume is not None else self.table.assume_pod
+        if assume is None:
+            assume = self.table.assume_pod
         first = pods[0]
         # The slot entry interns the pod's strings, so it comes before
         # compiling; compiling may add columns, so both precede the snapshot.
