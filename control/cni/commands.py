@@ -1,7 +1,6 @@
 """The bridge network's CNI commands: ADD, DEL, CHECK, GC and STATUS.
 
-ADD prepares the node (sysctls when asked, the bridge with the gateway
-address, the masquerade table, host-gw routes), allocates an address,
+ADD prepares the node (``node.prepare_node``), allocates an address,
 creates the veth pair with the pod side born inside the pod's namespace,
 and configures both sides. A failed ADD undoes what it created and frees
 what it allocated.
@@ -21,29 +20,17 @@ from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
-from pykube_control.cni import links, masquerade, routes, sysctl
+from pykube_control.cni import links
 from pykube_control.cni.config import NetworkConfig
 from pykube_control.cni.errors import CHECK_FAILED, INVALID_CONFIG, NOT_AVAILABLE, UNKNOWN_CONTAINER, CNIError
-from pykube_control.cni.ipam import IPAM
+from pykube_control.cni.ipam import IPAM, RECONCILE_MIN_AGE_SECONDS
+from pykube_control.cni.node import prepare_node
 from pykube_control.cni.spec import Environment, Result
 from pykube_control.cni.tools import find_tool
 
 log = logging.getLogger("pykube.cni")
 
 REQUIRED_TOOLS = ("ip", "nsenter", "nft")
-
-
-def prepare_node(config: NetworkConfig) -> dict[str, Any]:
-    """Set up the node-wide parts every pod needs; returns the bridge's link record. Safe to repeat."""
-    if config.ip_forward:
-        sysctl.enable_ip_forward()
-    if config.bridge_nf_call:
-        sysctl.enable_bridge_nf_call()
-    bridge = links.ensure_bridge(config.bridge, IPv4Interface(f"{config.gateway}/{config.subnet.prefixlen}"), config.mtu)
-    if config.masquerade:
-        masquerade.ensure_masquerade(config.nft_table, config.subnet, config.cluster_cidr)
-    routes.add_missing_routes(config.node_routes)
-    return bridge
 
 
 def add(env: Environment, config: NetworkConfig) -> Result:
@@ -138,14 +125,19 @@ def _prev_address(prev_result: Mapping[str, Any]) -> IPv4Interface:
         raise CNIError(INVALID_CONFIG, "invalid prevResult: no IPv4 address in ips", "pass the result of the ADD") from None
 
 
-def garbage_collect(config: NetworkConfig, raw: Mapping[str, Any]) -> None:
-    """Free the addresses of every attachment not in ``cni.dev/valid-attachments`` (CNI 1.1 GC)."""
-    attachments = raw.get("cni.dev/valid-attachments", [])
+def garbage_collect(config: NetworkConfig, raw: Mapping[str, Any], *, min_age: float = RECONCILE_MIN_AGE_SECONDS) -> None:
+    """Free the addresses of every attachment the runtime does not list as valid (CNI 1.1 GC).
+
+    The list is ``cni.dev/valid-attachments``, or ``cni.dev/attachments``,
+    the name an earlier 1.1 draft used and libcni still sends as well.
+    Allocations younger than ``min_age`` seconds survive, as in
+    ``IPAM.reconcile``, in case an ADD runs while the runtime collects.
+    """
+    key = "cni.dev/valid-attachments" if "cni.dev/valid-attachments" in raw else "cni.dev/attachments"
+    attachments = raw.get(key, [])
     if not isinstance(attachments, list) or not all(isinstance(a, dict) and isinstance(a.get("containerID"), str) for a in attachments):
-        raise CNIError(INVALID_CONFIG, "invalid network configuration field cni.dev/valid-attachments", "use a list of {containerID, ifname} objects")
-    # The runtime lists every attachment it has not deleted, including
-    # ones whose ADD is running, so no age grace is needed here.
-    freed = IPAM.for_network(config).reconcile([a["containerID"] for a in attachments], min_age=0)
+        raise CNIError(INVALID_CONFIG, f"invalid network configuration field {key}", "use a list of {containerID, ifname} objects")
+    freed = IPAM.for_network(config).reconcile([a["containerID"] for a in attachments], min_age=min_age)
     log.info("garbage collected freed=%s", ",".join(map(str, freed)) or "none")
 
 

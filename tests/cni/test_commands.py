@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -181,15 +182,36 @@ def test_crash_then_reconcile(node: Node) -> None:
     assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
 
 
-def test_gc_frees_invalid_attachments(node: Node) -> None:
+def backdate_allocations(node: Node, seconds: float) -> None:
+    """Make every allocation look ``seconds`` old, past reconcile's grace for running ADDs."""
+    directory = node.config.state_dir / node.config.name
+    for allocation in IPAM.for_network(node.config).allocations():
+        path = directory / str(allocation.address)
+        then = path.stat().st_mtime - seconds
+        os.utime(path, (then, then))
+
+
+@pytest.mark.parametrize("key", [pytest.param("cni.dev/valid-attachments", id="spec key"), pytest.param("cni.dev/attachments", id="draft key")])
+def test_gc_frees_invalid_attachments(node: Node, key: str) -> None:
     for index in range(3):
         node.add(f"c{index}", node.new_pod())
-    config = plugin_config_json(node.config, cniVersion="1.1.0", **{"cni.dev/valid-attachments": [{"containerID": "c1", "ifname": "eth0"}]})
+    backdate_allocations(node, 3600)
+    config = plugin_config_json(node.config, cniVersion="1.1.0", **{key: [{"containerID": "c1", "ifname": "eth0"}]})
 
     result = node.plugin("GC", config=config)
 
     assert (result.returncode, result.output) == (0, None)
     assert [a.container_id for a in IPAM.for_network(node.config).allocations()] == ["c1"]
+
+
+def test_gc_keeps_recent_allocations(node: Node) -> None:
+    node.add("c0", node.new_pod())
+    config = plugin_config_json(node.config, cniVersion="1.1.0", **{"cni.dev/valid-attachments": []})
+
+    result = node.plugin("GC", config=config)
+
+    assert result.returncode == 0
+    assert [a.container_id for a in IPAM.for_network(node.config).allocations()] == ["c0"]
 
 
 def test_gc_needs_version_1_1(node: Node) -> None:
@@ -233,7 +255,24 @@ def test_add_missing_netns(node: Node) -> None:
 
 @pytest.mark.parametrize(
     ("enabled", "expected"),
-    [pytest.param(False, "0", id="not asked"), pytest.param(True, "1", id="asked")],
+    [pytest.param(False, "0", id="not requested"), pytest.param(True, "1", id="requested")],
+)
+def test_bridge_nf_call(tmp_path: Path, enabled: bool, expected: str) -> None:
+    node = make_node(tmp_path, bridge_nf_call=enabled)
+    try:
+        setting = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+        if node.host_exec(["test", "-e", setting], check=False).returncode != 0:
+            pytest.skip("br_netfilter is not loaded, so bridge-nf-call-iptables does not exist")
+        node.host_exec(["sh", "-c", f"echo 0 > {setting}"])
+        node.add("c1", node.new_pod())
+        assert node.host_exec(["cat", setting]).stdout.strip() == expected
+    finally:
+        node.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("enabled", "expected"),
+    [pytest.param(False, "0", id="not requested"), pytest.param(True, "1", id="requested")],
 )
 def test_ip_forward(tmp_path: Path, enabled: bool, expected: str) -> None:
     node = make_node(tmp_path, ip_forward=enabled)

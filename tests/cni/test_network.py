@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pykube_control.cni.routes import ROUTE_PROTOCOL
-from tests.cni.conftest import Node, make_node, node_address
+from tests.cni.conftest import Node, make_node, node_address, plugin_config_json
 
 NODE_LINK = "192.168.77.0/24"
 
@@ -147,3 +147,18 @@ def test_masquerade_cleanup(node: Node) -> None:
 
     assert (removed, again) == ("True", "False")
     assert table not in node.host_exec(["nft", "list", "tables"]).stdout
+
+
+def test_cleanup_node(routed_node: Node) -> None:
+    node = replace(routed_node.config, node_routes={IPv4Network("10.250.2.0/24"): IPv4Address("192.168.77.2")})
+    routed_node.config = node
+    routed_node.add("c1", routed_node.new_pod())
+
+    routed_node.python(
+        "from pykube_control.cni.config import NetworkConfig; from pykube_control.cni.node import cleanup_node; import json, sys; "
+        f"cleanup_node(NetworkConfig.from_json(json.loads({json.dumps(json.dumps(plugin_config_json(node)))})))"
+    )
+
+    assert routes_by_protocol(routed_node) == []
+    assert node.nft_table not in routed_node.host_exec(["nft", "list", "tables"]).stdout
+    assert routed_node.host_exec(["ip", "link", "show", "dev", node.bridge], check=False).returncode != 0
