@@ -43,7 +43,7 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie still accepts signal 0; its state in /proc says it has exited.
+    # A zombie still accepts signal 0, but its state in /proc shows it has exited.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
