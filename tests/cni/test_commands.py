@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -279,5 +280,37 @@ def test_ip_forward(tmp_path: Path, enabled: bool, expected: str) -> None:
     try:
         node.add("c1", node.new_pod())
         assert node.host_exec(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == expected
+    finally:
+        node.cleanup()
+
+
+CYCLES_IN_PROCESS = """
+import json, sys
+from pykube_control.cni import commands
+from pykube_control.cni.config import NetworkConfig
+from pykube_control.cni.ipam import IPAM
+from pykube_control.cni.spec import Environment
+
+config = NetworkConfig.from_json(json.loads(sys.argv[1]))
+netns = sys.argv[2]
+for cycle in range(int(sys.argv[3])):
+    container_id = f"cycle{cycle}"
+    commands.add(Environment("ADD", container_id, netns, "eth0"), config)
+    commands.delete(Environment("DEL", container_id, netns, "eth0"), config)
+print(len(IPAM.for_network(config).allocations()))
+"""
+
+
+@pytest.mark.slow
+def test_300_cycles_in_small_range(tmp_path: Path) -> None:
+    # ADD and DEL run in one process here, because 600 plugin starts would
+    # take minutes; the code path below the entry point is the same. A /28
+    # has 13 pod addresses, so one leaked address per DEL would exhaust it.
+    node = make_node(tmp_path, subnet="10.250.1.0/28")
+    try:
+        pod = node.new_pod()
+        config = json.dumps(plugin_config_json(node.config))
+        completed = node.host_exec([sys.executable, "-c", CYCLES_IN_PROCESS, config, pod, "300"])
+        assert completed.stdout.strip() == "0"
     finally:
         node.cleanup()

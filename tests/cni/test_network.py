@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
@@ -101,7 +102,7 @@ def test_sync_routes_keeps_foreign_routes(routed_node: Node) -> None:
 
 def test_sync_routes_rejects_bad_entry(routed_node: Node) -> None:
     completed = routed_node.host_exec(
-        ["python", "-c", "from pykube_control.cni.routes import sync_routes; sync_routes({'10.250.2.0/24': 'node-b'})"], check=False
+        [sys.executable, "-c", "from pykube_control.cni.routes import sync_routes; sync_routes({'10.250.2.0/24': 'node-b'})"], check=False
     )
     assert completed.returncode != 0
     assert "invalid route '10.250.2.0/24' via 'node-b'" in completed.stderr
