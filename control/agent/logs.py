@@ -151,7 +151,7 @@ async def read_log(
     running: Callable[[], bool] = lambda: False,
     poll_interval: float = POLL_INTERVAL,
 ) -> AsyncIterator[bytes]:
-    """Yield the rendered output of the log at ``path``, one entry per chunk.
+    """Yield the rendered output of the log at ``path`` in chunks of whole entries.
 
     In follow mode, the reader waits for more output while ``running()``
     returns True, and when ``path`` is replaced by a new file (rotation) it
@@ -170,16 +170,15 @@ async def read_log(
                 pending += block
                 lines = pending.split(b"\n")
                 pending = lines.pop()
-                for line in lines:
-                    chunk = _render(line, options)
-                    if chunk is None:
-                        continue
-                    if budget is not None:
-                        chunk = chunk[:budget]
-                        budget -= len(chunk)
+                # One chunk per block read: a yield per line costs more than parsing it.
+                chunk = b"".join(filter(None, (_render(line, options) for line in lines)))
+                if budget is not None:
+                    chunk = chunk[:budget]
+                    budget -= len(chunk)
+                if chunk:
                     yield chunk
-                    if budget == 0:
-                        return
+                if budget == 0:
+                    return
                 continue
             if not options.follow:
                 break

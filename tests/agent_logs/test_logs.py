@@ -124,8 +124,7 @@ async def test_follow_across_rotation(tmp_path: Path) -> None:
     write_lines(path, 2)
     running = True
     reader = read_log(path, LogOptions(follow=True), running=lambda: running, poll_interval=0.01)
-    assert await anext(reader) == b"line 0\n"
-    assert await anext(reader) == b"line 1\n"
+    assert await anext(reader) == b"line 0\nline 1\n"
 
     write_lines(path, 1, start=2)
     os.rename(path, tmp_path / "0.log.20261204-224001")
@@ -136,6 +135,18 @@ async def test_follow_across_rotation(tmp_path: Path) -> None:
     running = False
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(reader), 5)
+
+
+async def test_follow_stops_when_exited(tmp_path: Path) -> None:
+    path = tmp_path / "0.log"
+    write_lines(path, 1)
+    output = await asyncio.wait_for(collect_following(path, running=False), 5)
+    assert output == b"line 0\n"
+
+
+async def collect_following(path: Path, running: bool) -> bytes:
+    reader = read_log(path, LogOptions(follow=True), running=lambda: running, poll_interval=0.01)
+    return b"".join([chunk async for chunk in reader])
 
 
 def test_log_files_order(tmp_path: Path) -> None:
