@@ -190,10 +190,9 @@ async def read_log(
             if not running():
                 break
             await asyncio.sleep(poll_interval)
-        if pending:
-            chunk = _render(pending, options)
-            if chunk is not None:
-                yield chunk if budget is None else chunk[:budget]
+        last = _render(pending, options) if pending else None
+        if last is not None:
+            yield last if budget is None else last[:budget]
     finally:
         file.close()
 
