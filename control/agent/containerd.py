@@ -21,6 +21,10 @@ facts were checked with Debian 12's containerd 1.6.20 and runc 1.1.5:
   /run/containerd/runc.
 - Plugins pykube does not use are disabled, among them the "opt" plugin,
   which would otherwise create /opt/containerd.
+- Registry settings come from ``<data-dir>/containerd/certs.d/<host>/hosts.toml``
+  in containerd's hosts.toml format (mirrors, private CAs, plain HTTP),
+  read at each pull. containerd already pulls from a registry on
+  localhost or 127.0.0.1 over plain HTTP with no file.
 
 Containers outlive containerd: stopping containerd leaves each sandbox's
 shim and processes running, exactly as a containerd restart does, and the
@@ -113,6 +117,11 @@ class ContainerdPaths:
     def socket(self) -> Path:
         return self.base / "containerd.sock"
 
+    @property
+    def registry_hosts(self) -> Path:
+        """Folder of per-registry ``<host>/hosts.toml`` files (mirrors, CAs, plain HTTP)."""
+        return self.base / "certs.d"
+
 
 def _toml_string(value: str | Path) -> str:
     # A JSON string of printable text is a valid TOML basic string.
@@ -167,6 +176,9 @@ def render_config(
         f"{cri}.containerd.runtimes.runc.options]",
         "  SystemdCgroup = false",
         f"  Root = {_toml_string(paths.runc_root)}",
+        "",
+        f"{cri}.registry]",
+        f"  config_path = {_toml_string(paths.registry_hosts)}",
         "",
         f"{cri}.cni]",
         f"  bin_dir = {_toml_string(cni_bin_dir)}",

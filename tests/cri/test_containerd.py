@@ -77,6 +77,7 @@ def test_config_cri_plugin(tmp_path: Path) -> None:
     assert runc["runtime_type"] == "io.containerd.runc.v2"
     assert runc["options"]["SystemdCgroup"] is False
     assert runc["options"]["Root"] == str(tmp_path / "containerd" / "runc")
+    assert cri["registry"]["config_path"] == str(tmp_path / "containerd" / "certs.d")
 
 
 def test_socket_path_too_long(tmp_path: Path) -> None:

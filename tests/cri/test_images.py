@@ -1,4 +1,4 @@
-"""Image import, renaming, the images folder, pull policies and `pykube images`, on a real containerd."""
+"""Image import, renaming, the images folder, pulls, pull policies and `pykube images`, on a real containerd."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import io
 import json
 import sys
 import tarfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from pykube_control.agent.image_build import ImageConfig, LayerEntry, build_busybox_image, build_layer, build_oci_archive
 from pykube_control.agent.images import (
@@ -23,6 +25,7 @@ from pykube_control.agent.images import (
 )
 from pykube_control.cri.errors import CRIError
 from tests.cri.containerd_env import BUSYBOX_IMAGE, ContainerdEnv
+from tests.cri.registry import LoopbackRegistry
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -197,3 +200,59 @@ async def test_cli_import_queued(tmp_path: Path) -> None:
     assert status == 0, stderr
     assert "queued" in stdout
     assert (data_dir / "images" / "queued.tar").read_bytes() == archive.read_bytes()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def registry() -> AsyncIterator[LoopbackRegistry]:
+    """A registry on 127.0.0.1 serving the busybox image as pykube/busybox:1."""
+    served = LoopbackRegistry()
+    served.add_archive("pykube/busybox", "1", build_busybox_image("localhost/pykube/busybox:1"))
+    await served.start()
+    try:
+        yield served
+    finally:
+        await served.stop()
+
+
+async def test_pull_from_registry(env: ContainerdEnv, registry: LoopbackRegistry) -> None:
+    image = f"{registry.host}/pykube/busybox:1"
+    image_ref = await env.cri.pull_image(image)
+    status = await env.cri.image_status(image)
+    assert status is not None
+    assert image_ref == status.id
+    assert registry.requests["pykube/busybox:1"] >= 1
+
+
+async def test_pull_policy_requests(env: ContainerdEnv, registry: LoopbackRegistry) -> None:
+    image = f"{registry.host}/pykube/busybox:1"
+    await ensure_image(env.cri, image, "Always")
+    before = registry.requests["pykube/busybox:1"]
+
+    await ensure_image(env.cri, image, "IfNotPresent")
+    assert registry.requests["pykube/busybox:1"] == before
+
+    await ensure_image(env.cri, image, "Always")
+    assert registry.requests["pykube/busybox:1"] > before
+
+
+async def test_pull_unknown_tag(env: ContainerdEnv, registry: LoopbackRegistry) -> None:
+    image = f"{registry.host}/pykube/busybox:absent"
+    with pytest.raises(CRIError) as caught:
+        await env.cri.pull_image(image)
+    assert image in str(caught.value)
+
+
+async def test_pull_through_hosts_file(env: ContainerdEnv, registry: LoopbackRegistry) -> None:
+    # "pykube-mirror.test" does not resolve; only the hosts.toml file
+    # sends its pulls to the loopback registry.
+    hosts_dir = env.containerd.paths.registry_hosts / "pykube-mirror.test"
+    hosts_dir.mkdir(parents=True)
+    (hosts_dir / "hosts.toml").write_text(
+        f'server = "http://{registry.host}"\n\n'
+        f'[host."http://{registry.host}"]\n'
+        '  capabilities = ["pull", "resolve"]\n'
+    )
+
+    image_ref = await env.cri.pull_image("pykube-mirror.test/pykube/busybox:1")
+
+    assert image_ref.startswith("sha256:")
