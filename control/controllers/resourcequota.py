@@ -5,7 +5,9 @@ an object it may count is added, changed or deleted in its namespace, and
 for every quota each ``resync_period`` seconds. A worker counts the
 quota's usage from the informer caches (resourcequota_count.py) and writes
 the status only when the values differ from the stored ones, so its own
-writes do not start another round.
+writes do not start another round. Each watched object's usage is cached
+by uid and resourceVersion, so a recount parses only the objects that
+changed since the last one.
 
 The pods, services, configmaps, secrets, claims, replication controllers
 and quotas of a namespace come from shared informers. A
@@ -55,7 +57,7 @@ from pykube_control.client.workers import run_workers
 from pykube_control.client.workqueue import WorkQueue
 from pykube_control.controllers.base import ControllerContext
 from pykube_control.controllers.resourcequota_count import count_used, hard_limits, quota_status, status_matches
-from pykube_control.controllers.resourcequota_usage import object_usage, usage_source
+from pykube_control.controllers.resourcequota_usage import ResourceList, object_usage, usage_source
 
 log = logging.getLogger("pykube.controllers.resourcequota")
 
@@ -110,6 +112,8 @@ class ResourceQuotaController:
         self._resync_period = resync_period
         self._kernel = kernel if kernel is not None else default_quantity_kernel()
         self._queue: WorkQueue[str] = WorkQueue("resourcequota")
+        self._usage_cache: dict[str, tuple[str, ResourceList]] = {}
+        """The object_usage of each watched object by uid, with the resourceVersion it was measured at."""
         self._informers: dict[str, Informer] = {name: context.informers.get(r) for name, r in WATCHED.items()}
         self._quotas = self._informers["resourcequotas"]
         self._quotas.add_handlers(on_add=self._on_quota, on_update=self._on_quota_update)
@@ -148,6 +152,7 @@ class ResourceQuotaController:
                 self._queue_namespace(new)
 
         async def deleted(obj: Object, final_state_unknown: bool) -> None:
+            self._usage_cache.pop(str((obj.get("metadata") or {}).get("uid") or ""), None)
             self._queue_namespace(obj)
 
         informer.add_handlers(on_add=added, on_update=updated, on_delete=deleted)
@@ -170,13 +175,27 @@ class ResourceQuotaController:
         assert namespace is not None, f"quota key {key!r} has no namespace"
         hard = hard_limits(quota)
         objects = {source: await self._objects(source, namespace) for source in self._sources(hard)}
-        used = count_used(quota, objects, kernel=self._kernel)
+        used = count_used(quota, objects, kernel=self._kernel, usage_of=self._cached_usage)
         if status_matches(quota, hard, used):
             return
         updated = copy.deepcopy(quota)
         updated["status"] = quota_status(hard, used)
         await self._client.update_status(RESOURCE_QUOTAS, updated, namespace=namespace)
         log.info("quota status updated namespace=%s quota=%s used=%s", namespace, name, updated["status"]["used"])
+
+    def _cached_usage(self, qualified: str, obj: Object) -> ResourceList:
+        """Return ``object_usage``, measured again only when the object's resourceVersion changed."""
+        metadata = obj.get("metadata") or {}
+        uid = str(metadata.get("uid") or "")
+        version = str(metadata.get("resourceVersion") or "")
+        if qualified not in WATCHED or not uid or not version:
+            return object_usage(qualified, obj)
+        cached = self._usage_cache.get(uid)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        usage = object_usage(qualified, obj)
+        self._usage_cache[uid] = (version, usage)
+        return usage
 
     @staticmethod
     def _sources(hard: Iterable[str]) -> set[str]:

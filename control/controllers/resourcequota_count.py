@@ -12,7 +12,7 @@ added into it, which is how Quantity addition picks a format, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,26 +33,34 @@ from pykube_control.controllers.resourcequota_usage import (
 
 INT64_MAX = 2**63 - 1
 
+UsageFunc = Callable[[str, Object], ResourceList]
+"""A function that measures one object of a qualified resource, as ``object_usage`` does."""
+
 
 def hard_limits(quota: Object) -> ResourceList:
     return parse_resource_list((quota.get("spec") or {}).get("hard"))
 
 
 def count_used(
-    quota: Object, objects: Mapping[str, Iterable[Object]], *, kernel: QuantityKernel | None = None
+    quota: Object,
+    objects: Mapping[str, Iterable[Object]],
+    *,
+    kernel: QuantityKernel | None = None,
+    usage_of: UsageFunc = object_usage,
 ) -> ResourceList:
     """Return the quota's usage of every resource in its ``spec.hard``.
 
     ``objects`` maps a qualified resource ("pods", "deployments.apps") to
     the namespace's objects of it. A hard resource whose source is missing
-    from ``objects`` counts zero.
+    from ``objects`` counts zero. ``usage_of`` may be a cached
+    ``object_usage``, because parsing quantities costs more than the sums.
     """
     names = sorted(hard_limits(quota))
     rows: list[ResourceList] = []
     for source in sorted({source for name in names if (source := usage_source(name)) is not None}):
         for obj in objects.get(source, ()):
             if quota_counts(quota, source, obj):
-                usage = restrict(object_usage(source, obj), names)
+                usage = restrict(usage_of(source, obj), names)
                 if usage:
                     rows.append(usage)
     return sum_rows(names, rows, kernel=kernel)
