@@ -81,3 +81,28 @@ def _compress(path: Path) -> None:
     with open(path, "rb") as source, gzip.open(target, "wb") as sink:
         shutil.copyfileobj(source, sink)
     path.unlink()
+
+
+async def rotate_all(
+    logs_dir: Path, max_bytes: int, max_files: int, reopen_for: Callable[[Path], Reopen | None]
+) -> list[Path]:
+    """Rotate every current ``<n>.log`` under ``logs_dir`` that reached ``max_bytes``; return the paths rotated.
+
+    ``reopen_for(path)`` returns the reopen callback of the container that
+    writes ``path``, or None when no running container does (then the file
+    is left alone, because no runtime would start a new one). A failed
+    rotation is logged and the others go on; the next call retries it.
+    """
+    rotated = []
+    for path in sorted(logs_dir.glob("*/*/*.log")):
+        if not path.name.removesuffix(".log").isdigit():
+            continue
+        reopen = reopen_for(path)
+        if reopen is None:
+            continue
+        try:
+            if await rotate(path, max_bytes, max_files, reopen):
+                rotated.append(path)
+        except Exception as error:  # the runtime's reopen error, or an OSError of the files
+            log.warning("log rotation failed path=%s error=%s", path, error)
+    return rotated

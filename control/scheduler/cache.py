@@ -94,6 +94,10 @@ class SchedulerCache:
     def is_assumed(self, key: str) -> bool:
         return key in self._assumed
 
+    def pods_on(self, node_name: str) -> list[Pod]:
+        """Return the bound pods the informer shows on a node; pods whose bind is in flight are not included."""
+        return list(self._bound.get(node_name, {}).values())
+
     def update_pod(self, pod: Pod) -> None:
         """Account a pod the informer shows bound; release it when it has finished."""
         node_name = node_of(pod)

@@ -14,6 +14,7 @@ from pykube_control.agent.logs import format_entry
 from pykube_control.agent.server import AgentServer, LogDirectory
 from pykube_control.agent.serving_cert import ensure_serving_certificate
 from pykube_control.apiserver.auth import certs
+from pykube_control.client.resource import PODS
 
 from tests.agent_logs.conftest import Cluster, create_pod
 
@@ -62,6 +63,17 @@ async def test_kubectl_logs(cluster: Cluster, arguments: tuple[str, ...], expect
     code, stdout, stderr = await kubectl(cluster, "logs", cluster.pod, *arguments)
     assert code == 0, stderr
     assert stdout == expected
+
+
+async def test_kubectl_single_container(cluster: Cluster) -> None:
+    await create_pod(cluster.client, "solo", ["only"], cluster.node)
+    solo = await cluster.client.get(PODS, "solo", namespace="default")
+    log_path = cluster.logs_dir / f"default_solo_{solo['metadata']['uid']}" / "only" / "0.log"
+    log_path.parent.mkdir(parents=True)
+    log_path.write_bytes(format_entry(time.time_ns(), "stderr", b"to stderr"))
+    code, stdout, stderr = await kubectl(cluster, "logs", "solo")
+    assert code == 0, stderr
+    assert stdout == "to stderr\n"
 
 
 async def test_kubectl_logs_follow(cluster: Cluster) -> None:

@@ -6,11 +6,12 @@ import asyncio
 import datetime
 import gzip
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from pykube_control.agent.log_rotation import rotate, rotated_files
+from pykube_control.agent.log_rotation import rotate, rotate_all, rotated_files
 from pykube_control.agent.logs import (
     LogOptions,
     format_entry,
@@ -197,3 +198,21 @@ async def test_rotate_undone_on_failure(tmp_path: Path) -> None:
         await rotate(path, 10, 3, reopen)
     assert path.stat().st_size > 10
     assert rotated_files(path) == []
+
+
+async def test_rotate_all_running_only(tmp_path: Path) -> None:
+    running_log = tmp_path / "default_web_u1" / "app" / "0.log"
+    exited_log = tmp_path / "default_web_u1" / "old" / "0.log"
+    for path in (running_log, exited_log):
+        path.parent.mkdir(parents=True)
+        write_lines(path, 10)
+
+    async def reopen() -> None:
+        running_log.touch()
+
+    def reopen_for(path: Path) -> Callable[[], Awaitable[None]] | None:
+        return reopen if path == running_log else None
+
+    assert await rotate_all(tmp_path, 100, 3, reopen_for) == [running_log]
+    assert len(rotated_files(running_log)) == 1
+    assert rotated_files(exited_log) == []

@@ -42,7 +42,10 @@ async def test_node_selector_no_match(client: APIClient, nodes: FakeNodes, sched
     await wait_until(reported, what="PodScheduled on pod nvme")
     scheduled = condition(await get_pod(client, "nvme"), "PodScheduled")
     assert scheduled is not None
-    assert scheduled["message"] == "0/20 nodes are available: 20 node(s) didn't match Pod's node affinity/selector."
+    assert scheduled["message"] == (
+        "0/20 nodes are available: 20 node(s) didn't match Pod's node affinity/selector."
+        " preemption: 0/20 nodes are available: 20 Preemption is not helpful for scheduling."
+    )
 
 
 async def test_taints_respected(client: APIClient, scheduler: SchedulerDaemon) -> None:
@@ -77,7 +80,10 @@ async def test_taint_added_later(client: APIClient, nodes: FakeNodes, scheduler:
     await wait_until(reported, what="PodScheduled on pod blocked")
     scheduled = condition(await get_pod(client, "blocked"), "PodScheduled")
     assert scheduled is not None
-    assert scheduled["message"] == "0/20 nodes are available: 20 node(s) had untolerated taint(s)."
+    assert scheduled["message"] == (
+        "0/20 nodes are available: 20 node(s) had untolerated taint(s)."
+        " preemption: 0/20 nodes are available: 20 Preemption is not helpful for scheduling."
+    )
     await client.patch(NODES, nodes.names[0], {"spec": {"taints": None}})
     await wait_bound(client, ["blocked"])
     assert await bound_node(client, "blocked") == nodes.names[0]

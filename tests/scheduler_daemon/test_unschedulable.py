@@ -10,7 +10,11 @@ from pykube_control.client.resource import EVENTS, PODS
 from pykube_control.scheduler.daemon import SchedulerDaemon
 from tests.scheduler_daemon.conftest import condition, create_priority_class, get_pod, make_pod, wait_until
 
-TOO_BIG_MESSAGE = "0/20 nodes are available: 20 Insufficient cpu."
+# A pod larger than any node's allocatable cannot fit even on an empty node, so preemption cannot help.
+TOO_BIG_MESSAGE = (
+    "0/20 nodes are available: 20 Insufficient cpu."
+    " preemption: 0/20 nodes are available: 20 Preemption is not helpful for scheduling."
+)
 QUIET_SECONDS = 3.0
 """How long an unschedulable pod is watched for retries while nothing in the cluster changes."""
 
@@ -110,7 +114,10 @@ async def test_freed_room_after_delete(client: APIClient, nodes: FakeNodes, sche
     await wait_until(one_waiting, what="one of 21 pods unschedulable")
     messages = [await unschedulable_message(client, f"fat-{i}") for i in range(21)]
     waiting = next(i for i, m in enumerate(messages) if m is not None)
-    assert messages[waiting] == "0/20 nodes are available: 20 Insufficient cpu."
+    assert messages[waiting] == (
+        "0/20 nodes are available: 20 Insufficient cpu."
+        " preemption: 0/20 nodes are available: 20 No preemption victims found for incoming pod."
+    )
     victim = (waiting + 1) % 21
     await client.delete(PODS, f"fat-{victim}", namespace="default")
 
