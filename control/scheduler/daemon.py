@@ -1,8 +1,10 @@
 """The scheduler daemon: informers in, one scheduling cycle at a time, bindings out.
 
-One cycle pops the next pod from the SchedulingQueue and runs the
-pykube_core kernels over the cache's NodeTable. When a node fits, the pod is
-assumed there at once, so the next cycle already counts its requests. A
+One cycle pops the next pod from the SchedulingQueue, together with the
+pods right behind it that have the same scheduling signature (replicas of
+one ReplicaSet, see batching.py), and places them with one kernel call over
+the cache's NodeTable. Each placed pod is assumed at once, so the next pod
+already counts its requests. A
 task binds it through pods/binding while the next cycle runs. A failed
 bind forgets the assumption and retries the pod after its back-off. When no
 node fits, the pod is parked as unschedulable and a separate task writes
@@ -42,7 +44,10 @@ from pykube_control.client.resource import NODES, PODS
 from pykube_control.scheduler.cache import SchedulerCache, is_terminal, node_of
 from pykube_control.scheduler.failure import report_unschedulable
 from pykube_control.scheduler.postfilter import PostFilter
+from pykube_control.scheduler.batching import MAX_BATCH_SIZE, scheduling_signature
 from pykube_control.scheduler.queue import QueuedPod, SchedulingQueue, pod_key
+from pykube_control.scheduler.selectors import WorkloadSelectors
+from pykube_control.scheduler.volume_state import VolumeState
 
 log = logging.getLogger("pykube.scheduler")
 
@@ -76,8 +81,12 @@ class SchedulerDaemon:
         profile: Profile | None = None,
         kernel: SchedulerKernel | None = None,
         seed: int = 0,
+        max_batch_size: int = MAX_BATCH_SIZE,
     ) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size: {max_batch_size} is not a positive pod count; use 1 to disable batching")
         self.client = client
+        self.max_batch_size = max_batch_size
         self.scheduler_name = scheduler_name
         self.queue = queue if queue is not None else SchedulingQueue()
         self.cache = SchedulerCache()
@@ -86,34 +95,51 @@ class SchedulerDaemon:
         self.post_filter = PostFilter(client, self.cache, self.scheduler, self.recorder, scheduler_name)
         self.pods = Informer(client, PODS)
         self.nodes = Informer(client, NODES)
+        self.selectors = WorkloadSelectors(client)
+        self.volumes = VolumeState(client)
+        self.batch_sizes: collections.Counter[int] = collections.Counter()
+        """Kernel calls per batch size, for tests and benchmarks."""
         self.attempts: collections.Counter[str] = collections.Counter()
         """Scheduling cycles run per pod key, for tests and debugging."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.nodes.add_handlers(self._on_node_add, self._on_node_update, self._on_node_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
+        for informer in self.volumes.informers:
+            informer.add_handlers(self._on_volume_change, self._on_volume_update)
 
     async def run(self) -> None:
         """Start the informers, wait for their first lists, and schedule until cancelled."""
+        extra = (*self.selectors.informers, *self.volumes.informers)
+        for informer in extra:
+            informer.start()
         self.post_filter.start()
         self.nodes.start()
         self.pods.start()
         try:
             if not await self.post_filter.budgets.wait_for_sync(SYNC_TIMEOUT):
                 raise TimeoutError(f"PodDisruptionBudget informer did not sync within {SYNC_TIMEOUT:.0f} s")
-            synced = await asyncio.gather(self.nodes.wait_for_sync(SYNC_TIMEOUT), self.pods.wait_for_sync(SYNC_TIMEOUT))
+            synced = await asyncio.gather(
+                self.nodes.wait_for_sync(SYNC_TIMEOUT),
+                self.pods.wait_for_sync(SYNC_TIMEOUT),
+                *(informer.wait_for_sync(SYNC_TIMEOUT) for informer in extra),
+            )
             if not all(synced):
                 raise TimeoutError(f"informers did not sync within {SYNC_TIMEOUT:.0f} s; is the API server reachable?")
             log.info("scheduler started scheduler_name=%s nodes=%d", self.scheduler_name, len(self.cache.table))
             while True:
                 entry = await self.queue.pop()
-                self.schedule_one(entry)
+                signature = scheduling_signature(entry.pod)
+                same = self.queue.pop_matching(
+                    lambda queued: scheduling_signature(queued.pod) == signature, self.max_batch_size - 1
+                )
+                self.schedule_batch([entry, *same])
         finally:
             for task in list(self._tasks):
                 task.cancel()
             for task in list(self._tasks):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await asyncio.gather(self.pods.stop(), self.nodes.stop())
+            await asyncio.gather(self.pods.stop(), self.nodes.stop(), *(informer.stop() for informer in extra))
             await self.post_filter.stop()
             log.info("scheduler stopped scheduler_name=%s", self.scheduler_name)
 
@@ -121,37 +147,67 @@ class SchedulerDaemon:
 
     def schedule_one(self, entry: QueuedPod) -> None:
         """Run one cycle for a popped pod; the bind or the failure report runs in its own task."""
-        pod = entry.pod
-        if not self._is_pending(pod):
-            self.queue.delete(entry.key)
+        self.schedule_batch([entry])
+
+    def schedule_batch(self, entries: list[QueuedPod]) -> None:
+        """Place popped pods with equal scheduling signatures in one kernel call; bind or report each."""
+        pending = []
+        for entry in entries:
+            if self._is_pending(entry.pod):
+                pending.append(entry)
+                self.attempts[entry.key] += 1
+            else:
+                self.queue.delete(entry.key)
+        if not pending:
             return
-        self.attempts[entry.key] += 1
-        reserved = self.post_filter.reserve(pod)
+        first = pending[0].pod
+        reserved = self.post_filter.reserve(first)
         try:
-            # TODO: pass spread_selectors (from the pod's Services and
-            # controllers) once PodTopologySpread lands in pykube_core.
-            result = self.scheduler.schedule(pod)
-            if result.node is None:
-                message = self._with_preemption(pod, result.filter)
+            volumes = self.volumes.check(self.cache.table, first)
+            if volumes.rejection is not None:
+                message = f"0/{len(self.cache.table)} nodes are available: {volumes.rejection}."
+                for entry in pending:
+                    self._unschedulable(entry, message)
+                return
+            result = self.scheduler.schedule_batch(
+                [entry.pod for entry in pending],
+                spread_selectors=self.selectors.selectors_for(first),
+                volume_conflicts=volumes.conflicts,
+                assume=self.cache.assume,
+            )
+            failure_message = ""
+            if result.failure is not None:
+                failed = pending[sum(1 for node in result.nodes if node is not None)]
+                failure_message = self._with_preemption(failed.pod, result.failure.filter)
         except ValueError as error:
-            log.warning("pod cannot be scheduled pod=%s error=%s", entry.key, error)
-            self.queue.requeue_backoff(entry)
+            log.warning("pod cannot be scheduled pod=%s batch=%d error=%s", pending[0].key, len(pending), error)
+            for entry in pending:
+                self.queue.requeue_backoff(entry)
             return
         finally:
             self.post_filter.release(reserved)
-        if result.node is None:
-            log.info("pod unschedulable pod=%s attempts=%d message=%r", entry.key, entry.attempts + 1, message)
-            self.queue.requeue_unschedulable(entry)
-            self._spawn(report_unschedulable(self.client, self.recorder, pod, message), f"report-{entry.key}")
-            return
-        self.post_filter.forget(entry.key)
-        self.cache.assume(pod, result.node)
-        self._spawn(self._bind(entry, result.node), f"bind-{entry.key}")
+        self.batch_sizes[len(pending)] += 1
+        for entry, node in zip(pending, result.nodes):
+            if node is not None:
+                self.post_filter.forget(entry.key)
+                self._spawn(self._bind(entry, node), f"bind-{entry.key}")
+            elif result.failure is not None:
+                self._unschedulable(entry, failure_message or result.failure.message())
+                failure_message = ""
 
     def _with_preemption(self, pod: Object, filtered: FilterResult) -> str:
-        """Run preemption for a pod that no node fits; return its FailedScheduling message."""
+        """Run preemption for the first pod of a batch that no node fits; return its FailedScheduling message.
+
+        Only that pod preempts in this cycle. The others of the batch are
+        retried once the victims are gone, and preempt then if still needed.
+        """
         suffix = self.post_filter.run(pod, filtered)
         return f"{filtered.message()} {suffix}" if suffix else filtered.message()
+
+    def _unschedulable(self, entry: QueuedPod, message: str) -> None:
+        log.info("pod unschedulable pod=%s attempts=%d message=%r", entry.key, entry.attempts + 1, message)
+        self.queue.requeue_unschedulable(entry)
+        self._spawn(report_unschedulable(self.client, self.recorder, entry.pod, message), f"report-{entry.key}")
 
     async def _bind(self, entry: QueuedPod, node_name: str) -> None:
         pod = entry.pod
@@ -220,6 +276,13 @@ class SchedulerDaemon:
         if node_of(obj) or self.cache.is_assumed(key):
             self.cache.remove_pod(obj)
             self.queue.move_all_to_active("PodDelete")
+
+    async def _on_volume_change(self, obj: Object) -> None:
+        self.queue.move_all_to_active("VolumeAdd")
+
+    async def _on_volume_update(self, old: Object, new: Object) -> None:
+        if old.get("spec") != new.get("spec"):
+            self.queue.move_all_to_active("VolumeUpdate")
 
     def _sync_pod(self, pod: Object) -> None:
         key = pod_key(pod)
