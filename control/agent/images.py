@@ -7,8 +7,10 @@ Images reach containerd three ways:
   ``ctr images import`` into the "k8s.io" namespace, where the CRI plugin
   looks. Writing our own importer over the content API would duplicate
   what ctr, which ships with containerd, already does.
-- ``import_images_dir`` imports every ``*.tar`` in ``<data-dir>/images/`` at
-  agent start, so clusters work from files dropped there.
+- ``import_node_images``, which the agent calls at start, imports the
+  sandbox image (``import_pause_image``) and then every ``*.tar`` in
+  ``<data-dir>/images/`` (``import_images_dir``), so clusters work from
+  files dropped there.
 - ``ensure_image`` pulls through CRI from a registry the node can reach,
   following the container's imagePullPolicy.
 
@@ -171,6 +173,17 @@ async def import_pause_image(socket: Path, data_dir: Path, reference: str = PAUS
     if reference not in names:
         raise ImageError(f"importing {archive} gave images {names}, not the sandbox image {reference}")
     return reference
+
+
+async def import_node_images(socket: Path, data_dir: Path) -> list[str]:
+    """Import what a node needs at start: the sandbox image, then ``<data_dir>/images/*.tar``.
+
+    Returns every name imported. A failed sandbox image import raises,
+    because no pod can start without it.
+    """
+    names = [await import_pause_image(socket, data_dir)]
+    names += await import_images_dir(socket, data_dir)
+    return names
 
 
 async def ensure_image(cri: CRIClient, image: str, pull_policy: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from pykube_control.agent.image_build import PAUSE_IMAGE, build_busybox_image
 from pykube_control.agent.images import import_archive
 from pykube_control.cri.client import CRIClient
-from pykube_control.cri.errors import CRIError, CRINotFoundError, CRIUnavailableError
+from pykube_control.cri.errors import CRIError, CRINotFoundError, CRITimeoutError, CRIUnavailableError
 from pykube_control.cri.proto import api_pb2
 from tests.cri.containerd_env import BUSYBOX_IMAGE, ContainerdEnv, container_config
 
@@ -182,6 +182,22 @@ async def test_exec_error_names_container(env: ContainerdEnv) -> None:
         assert "ExecSync" in message
         assert "container main" in message
         assert "pod default/exited" in message
+    finally:
+        await env.cri.stop_pod_sandbox(sandbox_id)
+        await env.cri.remove_pod_sandbox(sandbox_id)
+
+
+async def test_exec_deadline_names_container(env: ContainerdEnv) -> None:
+    sandbox_id, container_id, _ = await run_pod(env, "slow", ["sleep", "30"])
+    try:
+        # timeout_seconds=0 sends no limit to the runtime, so the client's
+        # 0.5 s deadline alone ends the call.
+        with pytest.raises(CRITimeoutError) as caught:
+            await env.cri.exec_sync(container_id, ["sleep", "10"], 0, timeout=0.5)
+        message = str(caught.value)
+        assert "timed out after 0.5 s" in message
+        assert "container main" in message
+        assert "pod default/slow" in message
     finally:
         await env.cri.stop_pod_sandbox(sandbox_id)
         await env.cri.remove_pod_sandbox(sandbox_id)

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from pykube_control.agent.image_build import ImageConfig, LayerEntry, build_busybox_image, build_layer, build_oci_archive
+from pykube_control.agent.image_build import PAUSE_IMAGE, ImageConfig, LayerEntry, build_busybox_image, build_layer, build_oci_archive
 from pykube_control.agent.images import (
     ImageError,
     ImageNeverPullError,
     ensure_image,
     import_archive,
     import_images_dir,
+    import_node_images,
     run_ctr,
 )
 from pykube_control.cri.errors import CRIError
@@ -132,6 +133,17 @@ async def test_images_dir_imported(env: ContainerdEnv) -> None:
 
     assert names == [name]
     assert await env.cri.image_status(name) is not None
+
+
+async def test_node_images_imported(env: ContainerdEnv) -> None:
+    data_dir = env.directory / "node-start"
+    (data_dir / "images").mkdir(parents=True)
+    name = f"localhost/pykube/at-start:{env.suffix}"
+    (data_dir / "images" / "at-start.tar").write_bytes(build_busybox_image(name))
+
+    names = await import_node_images(env.socket, data_dir)
+
+    assert names == [PAUSE_IMAGE, name]
 
 
 async def test_images_dir_missing(env: ContainerdEnv) -> None:
