@@ -105,7 +105,7 @@ def check(env: Environment, config: NetworkConfig, prev_result: Mapping[str, Any
     expected = _prev_address(prev_result)
     held = IPAM.for_network(config).lookup(env.container_id, env.ifname)
     if held != expected.ip:
-        raise CNIError(CHECK_FAILED, f"IPAM holds {held} for the container, prevResult has {expected.ip}", "delete and re-add the pod network")
+        raise CNIError(CHECK_FAILED, f"IPAM allocated {held} to the container, but prevResult has {expected.ip}", "delete and re-add the pod network")
     if not links.netns_exists(env.netns):
         raise CNIError(UNKNOWN_CONTAINER, f"network namespace {env.netns} not found", "the sandbox is gone")
     if expected not in links.pod_addresses(env.netns, env.ifname):

@@ -3,10 +3,10 @@
 ``install_plugin`` writes ``pykube-cni`` and ``loopback`` as small
 Python scripts whose shebang is this interpreter, so containerd runs the
 plugin with the Python that has pykube installed, whatever its PATH is.
-The scripts run Python with ``-S``: site-packages and their ``.pth``
-hooks cost about as much as the plugin's own work (tens of milliseconds
-per start), and the plugin needs only the standard library, so the
-script loads ``pykube_control`` from the directory it had at install time.
+The scripts run Python with ``-S``, because site-packages and their
+``.pth`` hooks cost tens of milliseconds per start, about as much as the
+plugin's own work. The plugin needs only the standard library, so the
+script loads ``pykube_control`` from its directory at install time.
 Both writers write a temporary file and rename it, so containerd, which
 watches its conf dir and may run the plugin at any moment, never sees a
 half-written file.
@@ -44,7 +44,7 @@ raise SystemExit(main())
 
 
 def install_plugin(bin_dir: Path, *, loopback: bool = True) -> Path:
-    """Write the ``pykube-cni`` executable (and ``loopback`` unless told not to) into ``bin_dir``; returns its path.
+    """Write the ``pykube-cni`` executable (and ``loopback`` when ``loopback`` is set) into ``bin_dir``; returns its path.
 
     An existing ``loopback`` is kept, because it is usually the reference
     plugin from the OS's CNI package.

@@ -1,9 +1,9 @@
 """IPAM: pod addresses from the node's subnet, one file per allocated address, under a file lock.
 
-The state directory of a network holds one file named after each
+The state directory of a network contains one file named after each
 allocated address (its content is the container id, interface name and
 pod), a ``last_reserved_ip`` file, and a ``lock`` file that every
-operation holds with ``flock``, so concurrent plugin processes never hand
+operation locks with ``flock``, so concurrent plugin processes never hand
 out one address twice. Allocation is round robin, as CNI's host-local
 plugin does it: the first free address after the last one handed out,
 wrapping at the end of the range, so a freed address is reused as late as
@@ -52,7 +52,7 @@ RECONCILE_MIN_AGE_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Allocation:
-    """One allocated address and the attachment that holds it."""
+    """One allocated address and the attachment (container id and interface) it belongs to."""
 
     address: IPv4Address
     container_id: str

@@ -12,8 +12,8 @@ The host side of a pod's veth is named ``veth`` plus 11 hex digits of
 SHA-256 over the container id and interface name, so DEL finds it
 without the pod's namespace, which may be gone. The pod side gets the
 MAC ``0a:58`` followed by its IPv4 address, so a reused address keeps its
-MAC and neighbours' ARP entries stay right, and the host side gets
-``0e:58`` and the same address, so ADD knows both MACs without reading them.
+MAC and neighbours' ARP entries stay right. The host side gets ``0e:58``
+and the same address, so ADD returns both MACs without reading them back.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from pykube_control.cni.errors import NFT_COMMAND_FAILED
+from pykube_control.cni.errors import NFT_COMMAND_FAILED, CNIError
 from pykube_control.cni.tools import run_tool
 
 
@@ -69,7 +69,7 @@ def cleanup(table: str) -> bool:
     completed = run_tool(["nft", "delete", "table", "ip", table], code=NFT_COMMAND_FAILED, check=False)
     if completed.returncode == 0:
         return True
+    # nft 1.0.6 reports a missing table as ENOENT.
     if "No such file or directory" in completed.stderr:
         return False
-    run_tool(["nft", "delete", "table", "ip", table], code=NFT_COMMAND_FAILED)
-    return True
+    raise CNIError(NFT_COMMAND_FAILED, f"failed to delete nftables table ip {table}", completed.stderr.strip())

@@ -1,7 +1,7 @@
 """The ``pykube-cni`` executable: read the CNI_* environment and the configuration, run the command, print the result.
 
 containerd starts this program once for every pod start and stop, so it
-imports the command modules only after it knows the command, and never
+imports the command modules only after reading CNI_COMMAND, and never
 imports the API client or aiohttp. Success prints the result (ADD) or
 the version list (VERSION), or nothing (DEL, CHECK, GC, STATUS), and
 exits 0. Failure prints the CNI error object on stdout and exits 1.

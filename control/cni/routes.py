@@ -20,8 +20,9 @@ from ipaddress import IPv4Address, IPv4Network
 
 from pykube_control.cni.links import run_batch, run_ip
 
-# Any number from 5 to 255 that iproute2's rt_protos (iproute2 6.1) and
-# routing daemons leave unused marks a route as made by this module.
+# The kernel does not interpret route protocol numbers from 4 (static)
+# up, and iproute2 6.1's rt_protos gives 112 no name, so 112 marks the
+# routes this module made.
 ROUTE_PROTOCOL = 112
 
 

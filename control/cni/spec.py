@@ -2,7 +2,7 @@
 
 The plugin speaks CNI 1.0.0 and 1.1.0 and the 0.3.x/0.4.0 result format
 that older configurations (and containerd's own loopback network, which
-is 0.3.1) ask for. The result is shaped once, in the 1.x form, and
+is 0.3.1) request. The result is shaped once, in the 1.x form, and
 ``format_result`` adapts it to the version in the configuration: before
 1.0.0 each IP carries a ``version`` field, and only 1.1.0 has an
 interface ``mtu``.
@@ -129,7 +129,7 @@ def check_ifname(field_name: str, name: str, code: int) -> None:
 
 
 def parse_args(raw: str) -> dict[str, str]:
-    """Parse CNI_ARGS (``K=V;K=V``). Items without '=' are ignored, as runtimes send ``IgnoreUnknown=1`` style pairs."""
+    """Parse CNI_ARGS (``K=V;K=V``) into a dict; items without '=' are skipped."""
     pairs: dict[str, str] = {}
     for item in raw.split(";"):
         key, sep, value = item.partition("=")

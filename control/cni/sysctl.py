@@ -1,4 +1,4 @@
-"""Kernel parameters the node's pod network needs, written only when the configuration asks.
+"""Kernel parameters the node's pod network needs, written only when the configuration requests them.
 
 Writes go to /proc/sys/net, which shows the network namespace of the
 writing process, so the plugin changes only the namespace it runs in.
@@ -33,5 +33,5 @@ def enable_ip_forward() -> None:
 
 
 def enable_bridge_nf_call() -> None:
-    """Send bridged IPv4 through the ip family's netfilter hooks, so service NAT sees pod-to-pod traffic on one bridge."""
+    """Send bridged IPv4 through the ip family's netfilter hooks, so service DNAT applies to pod-to-pod traffic on one bridge."""
     ensure_sysctl(BRIDGE_NF_CALL_IPTABLES, "1", fix="load the br_netfilter kernel module, or set bridgeNfCall to false")

@@ -92,8 +92,9 @@ class Node:
         """Run the plugin in the node's namespace with the CNI_* variables containerd sets."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
         env.update(CNI_COMMAND=command, CNI_CONTAINERID=container_id, CNI_NETNS=netns, CNI_IFNAME=ifname, CNI_PATH="/opt/cni/bin", CNI_ARGS=args)
-        text = stdin if stdin is not None else json.dumps(config if config is not None else plugin_config_json(self.config))
-        completed = run(["ip", "netns", "exec", self.host, sys.executable, "-m", module], stdin=text, env=env, check=False)
+        if stdin is None:
+            stdin = json.dumps(config if config is not None else plugin_config_json(self.config))
+        completed = run(["ip", "netns", "exec", self.host, sys.executable, "-m", module], stdin=stdin, env=env, check=False)
         output = json.loads(completed.stdout) if completed.stdout.strip() else None
         return PluginRun(completed.returncode, output, completed.stderr)
 

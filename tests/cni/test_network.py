@@ -23,10 +23,9 @@ def link_namespaces(left: Node, right_namespace: str, left_address: str, right_a
     left.host_exec(["ip", "link", "add", left_name, "type", "veth", "peer", "name", right_name, "netns", right_namespace])
     left.host_exec(["ip", "address", "add", f"{left_address}/24", "dev", left_name])
     left.host_exec(["ip", "link", "set", "dev", left_name, "up"])
-    right = ["ip", "netns", "exec", right_namespace, "ip"]
-    left.host_exec(["nsenter", f"--net=/var/run/netns/{right_namespace}", "ip", "address", "add", f"{right_address}/24", "dev", right_name])
-    left.host_exec(["nsenter", f"--net=/var/run/netns/{right_namespace}", "ip", "link", "set", "dev", right_name, "up"])
-    del right
+    right_ip = ["nsenter", f"--net=/var/run/netns/{right_namespace}", "ip"]
+    left.host_exec([*right_ip, "address", "add", f"{right_address}/24", "dev", right_name])
+    left.host_exec([*right_ip, "link", "set", "dev", right_name, "up"])
 
 
 @pytest.fixture
