@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pykube_control.agent.probes import ExecProbe, run_probe
 
 
 async def run_hook(
-    handler: Mapping[str, Any], *, pod_ip: str, container: Mapping[str, Any], exec_probe: ExecProbe, timeout: float
+    handler: Mapping[str, Any],
+    *,
+    pod_ip: str,
+    container: Mapping[str, Any],
+    exec_probe: ExecProbe,
+    timeout: float,
+    netns: Path | None = None,
 ) -> tuple[bool, str]:
     """Run one hook handler within ``timeout`` seconds; return (succeeded, message)."""
     if "sleep" in handler:
@@ -29,4 +36,4 @@ async def run_hook(
     if not as_probe:
         return False, "hook has no handler; set exec, httpGet or sleep"
     as_probe["timeoutSeconds"] = max(1, int(timeout))
-    return await run_probe(as_probe, pod_ip=pod_ip, container=container, exec_probe=exec_probe)
+    return await run_probe(as_probe, pod_ip=pod_ip, container=container, exec_probe=exec_probe, netns=netns)

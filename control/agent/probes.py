@@ -18,7 +18,9 @@ new workers, so counts never carry over.
 Probe semantics: exec succeeds with exit code 0, httpGet with a status
 from 200 to 399 (redirects are not followed), tcpSocket when a connection
 opens. httpGet and tcpSocket connect to the pod IP unless the probe names
-a host, and a named port is looked up in the container's ports.
+a host (an IP address), and a named port is looked up in the container's
+ports. Their sockets are opened in the node's network namespace
+(netns.py).
 
 Differences from a kubelet: grpc probes are reported as failed with a
 message saying they are not supported, and terminationGracePeriodSeconds
@@ -31,11 +33,13 @@ import asyncio
 import contextlib
 import enum
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
-import aiohttp
+from pykube_control.agent.netns import open_connection
 
 log = logging.getLogger("pykube.agent")
 
@@ -70,9 +74,18 @@ def resolve_port(port: Any, container: Mapping[str, Any]) -> int:
 
 
 async def run_probe(
-    probe: Mapping[str, Any], *, pod_ip: str, container: Mapping[str, Any], exec_probe: ExecProbe
+    probe: Mapping[str, Any],
+    *,
+    pod_ip: str,
+    container: Mapping[str, Any],
+    exec_probe: ExecProbe,
+    netns: Path | None = None,
 ) -> tuple[bool, str]:
-    """Run one probe attempt; return (succeeded, message)."""
+    """Run one probe attempt; return (succeeded, message).
+
+    httpGet and tcpSocket connect from the network namespace ``netns``
+    (a namespace file), or from the agent's own namespace when it is None.
+    """
     timeout = float(probe.get("timeoutSeconds") or 1)
     try:
         if "exec" in probe:
@@ -81,48 +94,62 @@ async def run_probe(
             text = output.decode("utf-8", "replace").strip()
             return code == 0, text if code == 0 else f"command {command} exited with {code}: {text}"
         if "httpGet" in probe:
-            return await _http_probe(probe["httpGet"], pod_ip, container, timeout)
+            return await asyncio.wait_for(_http_probe(probe["httpGet"], pod_ip, container, netns), timeout)
         if "tcpSocket" in probe:
-            return await _tcp_probe(probe["tcpSocket"], pod_ip, container, timeout)
+            return await asyncio.wait_for(_tcp_probe(probe["tcpSocket"], pod_ip, container, netns), timeout)
         if "grpc" in probe:
             # NOTE: grpc probes need the grpc.health.v1 client; they fail until it is added.
             return False, "grpc probes are not supported by this node agent; use exec, httpGet or tcpSocket"
     except (TimeoutError, asyncio.TimeoutError):
         return False, f"probe timed out after {timeout:g}s"
-    except (OSError, ValueError, aiohttp.ClientError) as error:
+    except (OSError, ValueError, EOFError) as error:
         return False, f"probe failed: {error}"
     return False, "probe has no handler; set exec, httpGet or tcpSocket"
 
 
 async def _http_probe(
-    action: Mapping[str, Any], pod_ip: str, container: Mapping[str, Any], timeout: float
+    action: Mapping[str, Any], pod_ip: str, container: Mapping[str, Any], netns: Path | None
 ) -> tuple[bool, str]:
-    host = action.get("host") or pod_ip
+    """Send one HTTP/1.1 GET and read the status line; redirects are not followed."""
+    host = str(action.get("host") or pod_ip)
     port = resolve_port(action.get("port"), container)
     scheme = str(action.get("scheme") or "HTTP").lower()
     path = str(action.get("path") or "/")
     if not path.startswith("/"):
         path = "/" + path
-    host_part = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{host_part}:{port}{path}"
-    headers = {"User-Agent": "kube-probe/1.35"}
+    context = None
+    if scheme == "https":
+        # Probes of HTTPS endpoints skip certificate checks, as the kubelet's do.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    headers = {"Host": f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "User-Agent": "kube-probe/1.35",
+               "Accept": "*/*", "Connection": "close"}  # fmt: skip
     for header in action.get("httpHeaders") or []:
         headers[str(header.get("name"))] = str(header.get("value", ""))
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        # Probes of HTTPS endpoints skip certificate checks, as the kubelet's do.
-        async with session.get(url, headers=headers, allow_redirects=False, ssl=False) as response:
-            await response.read()
-            ok = 200 <= response.status < 400
-            return ok, f"HTTP probe of {url} returned {response.status}"
+    reader, writer = await open_connection(host, port, netns=netns, ssl_context=context)
+    try:
+        request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        writer.write(request.encode("latin-1"))
+        await writer.drain()
+        status_line = (await reader.readline()).decode("latin-1").strip()
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ValueError(f"HTTP probe of {scheme}://{host}:{port}{path} got an invalid status line {status_line!r}")
+    code = int(parts[1])
+    return 200 <= code < 400, f"HTTP probe of {scheme}://{host}:{port}{path} returned {code}"
 
 
 async def _tcp_probe(
-    action: Mapping[str, Any], pod_ip: str, container: Mapping[str, Any], timeout: float
+    action: Mapping[str, Any], pod_ip: str, container: Mapping[str, Any], netns: Path | None
 ) -> tuple[bool, str]:
-    host = action.get("host") or pod_ip
+    host = str(action.get("host") or pod_ip)
     port = resolve_port(action.get("port"), container)
-    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    _, writer = await open_connection(host, port, netns=netns)
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
@@ -145,6 +172,7 @@ class ProbeWorker:
         gate: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         label: str = "",
+        netns: Path | None = None,
     ) -> None:
         self.kind = kind
         self.probe = probe
@@ -156,6 +184,7 @@ class ProbeWorker:
         self.gate = gate
         self.clock = clock
         self.label = label
+        self.netns = netns
         self.result = INITIAL_RESULTS[kind]
         self.message = ""
         self.failed_for_good = False
@@ -207,7 +236,8 @@ class ProbeWorker:
         while not self.failed_for_good:
             if self.gate() and not (self.kind is ProbeKind.STARTUP and self.result):
                 succeeded, message = await run_probe(
-                    self.probe, pod_ip=self.pod_ip, container=self.container, exec_probe=self.exec_probe
+                    self.probe, pod_ip=self.pod_ip, container=self.container, exec_probe=self.exec_probe,
+                    netns=self.netns,
                 )
                 if self.record(succeeded, message):
                     log.info("probe result changed probe=%s container=%s result=%s message=%s",
