@@ -365,4 +365,3 @@ class ManagedContainerd:
             logger.info("containerd stopped pid=%d status=%s", process.pid, process.returncode)
         finally:
             await self._probe.close()
-            self._probe = CRIClient(self.paths.socket, timeout=PROBE_TIMEOUT)

@@ -104,10 +104,12 @@ _RPC = Callable[..., Awaitable[Any]]
 class CRIClient:
     """An async CRI client over one gRPC channel to a unix socket.
 
-    The channel connects lazily, so constructing the client never fails
-    because the runtime is down; the first call does, with
-    ``CRIUnavailableError``. Use it as an async context manager or call
-    ``close()``.
+    The channel is created by the first call, inside the event loop that
+    makes it, because a grpc.aio channel belongs to the loop it was created
+    in. So constructing the client needs no loop and never fails because
+    the runtime is down; the first call does, with ``CRIUnavailableError``.
+    Use the client from one event loop, as an async context manager or
+    with ``close()``.
     """
 
     def __init__(
@@ -132,23 +134,48 @@ class CRIClient:
         self.socket_path = path
         self.timeout = timeout
         self.pull_timeout = pull_timeout
-        self._channel = grpc.aio.insecure_channel(
-            f"unix://{path}",
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
-        self._runtime = api_pb2_grpc.RuntimeServiceStub(self._channel)
-        self._images = api_pb2_grpc.ImageServiceStub(self._channel)
+        self._channel: grpc.aio.Channel | None = None
+        self._runtime_stub: Any = None
+        self._image_stub: Any = None
         # Names for error messages: sandbox id -> "namespace/name", and
         # container id -> (container name, sandbox id).
         self._pods: dict[str, str] = {}
         self._containers: dict[str, tuple[str, str]] = {}
 
     async def close(self) -> None:
-        """Close the channel; calls in flight fail with CRIUnavailableError."""
-        await self._channel.close()
+        """Close the channel; calls in flight fail with CRIUnavailableError.
+
+        The next call opens a new channel.
+        """
+        channel, self._channel = self._channel, None
+        self._runtime_stub = self._image_stub = None
+        if channel is not None:
+            await channel.close()
+
+    def _open(self) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            f"unix://{self.socket_path}",
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._runtime_stub = api_pb2_grpc.RuntimeServiceStub(self._channel)
+        self._image_stub = api_pb2_grpc.ImageServiceStub(self._channel)
+
+    @property
+    def _runtime(self) -> Any:
+        """The RuntimeService stub, opening the channel on first use."""
+        if self._channel is None:
+            self._open()
+        return self._runtime_stub
+
+    @property
+    def _images(self) -> Any:
+        """The ImageService stub, opening the channel on first use."""
+        if self._channel is None:
+            self._open()
+        return self._image_stub
 
     async def __aenter__(self) -> CRIClient:
         return self

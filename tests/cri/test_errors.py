@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -98,3 +101,21 @@ def test_socket_path_too_long() -> None:
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         CRIClient("/tmp/cri.sock", timeout=0)
+
+
+def test_client_built_outside_loop(tmp_path: Path) -> None:
+    # The channel opens in the loop of the first call, so a client made
+    # before any loop runs works in asyncio.run, and again after close().
+    cri = CRIClient(tmp_path / "none.sock", timeout=1)
+
+    async def call_then_close() -> type[BaseException] | None:
+        try:
+            await cri.version()
+        except CRIError as exc:
+            return type(exc)
+        finally:
+            await cri.close()
+        return None
+
+    assert asyncio.run(call_then_close()) is CRIUnavailableError
+    assert asyncio.run(call_then_close()) is CRIUnavailableError
