@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pykube_control.agent.logs import format_entry
 from pykube_control.agent.server import AgentServer, LogDirectory
 from pykube_control.agent.serving_cert import ensure_serving_certificate
 from pykube_control.apiserver.auth import certs
-from pykube_control.client.resource import PODS
+from pykube_control.client.resource import NODES, PODS
 
 from tests.agent_logs.conftest import Cluster, create_pod
 
@@ -221,3 +222,18 @@ def test_serving_cert_reused(tmp_path: Path) -> None:
     ensure_serving_certificate(tmp_path, "node-d", ["127.0.0.2"])
     assert first[0].read_bytes() != content
     assert first[1].stat().st_mode & 0o777 == 0o600
+
+
+async def test_log_agent_down(cluster: Cluster) -> None:
+    await cluster.agent.stop()
+    status, body = await raw_log(cluster, cluster.pod, "container=app")
+    assert status == 503
+    assert f"cannot reach the node agent for pod {cluster.pod}" in body
+
+
+async def test_log_node_without_endpoint(cluster: Cluster) -> None:
+    await cluster.client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "bare"}})
+    await create_pod(cluster.client, "on-bare", ["app"], "bare")
+    status, body = await raw_log(cluster, "on-bare", "")
+    assert status == 503
+    assert json.loads(body)["message"].startswith('node "bare" reports no agent endpoint')

@@ -28,11 +28,13 @@ def test_mounts_readonly(tmp_path: Path) -> None:
         {"name": "data", "mountPath": "/data"},
         {"name": "data", "mountPath": "/ro", "readOnly": True},
         {"name": "config", "mountPath": "/etc/app"},
+        {"name": "data", "mountPath": "/shared", "mountPropagation": "HostToContainer"},
     ]}
     assert container_mounts(container, volumes) == [
         Mount(tmp_path / "data", "/data", False),
         Mount(tmp_path / "data", "/ro", True),
         Mount(tmp_path / "config", "/etc/app", True),
+        Mount(tmp_path / "data", "/shared", False, "HostToContainer"),
     ]
 
 

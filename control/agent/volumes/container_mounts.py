@@ -37,6 +37,8 @@ class Mount:
     host_path: Path
     container_path: str
     readonly: bool
+    propagation: str = "None"
+    """volumeMounts[].mountPropagation: None, HostToContainer or Bidirectional (the CRI's PROPAGATION_* values)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,7 +75,8 @@ def container_mounts(container: Object, volumes: PodVolumes) -> list[Mount]:
         if sub_path:
             host_path = resolve_sub_path(name, prepared.host_path, sub_path)
         readonly = bool(volume_mount.get("readOnly")) or prepared.readonly
-        mounts.append(Mount(host_path, str(volume_mount.get("mountPath", "")), readonly))
+        propagation = str(volume_mount.get("mountPropagation") or "None")
+        mounts.append(Mount(host_path, str(volume_mount.get("mountPath", "")), readonly, propagation))
     return mounts
 
 

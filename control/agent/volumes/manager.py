@@ -11,7 +11,8 @@ how ``refresh`` updates them while containers read them.
 
 Removal never deletes through a live mount: ``teardown`` unmounts every
 mount point under the pod directory (read from /proc/self/mountinfo),
-checks that none is left, and only then removes the directory.
+checks that none is left, and only then removes the directory, with a walk
+that stops at any directory on another filesystem (``safe_remove``).
 
 Differences from Kubernetes: fsGroup ownership, SELinux labels and
 emptyDir sizeLimit on disk (which the kubelet enforces by eviction) are
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from pykube_control.agent.volumes.errors import VolumeError
 from pykube_control.agent.volumes.gitrepo import clone_repository
 from pykube_control.agent.volumes.hostpath import prepare_host_path
 from pykube_control.agent.volumes.payload import Payload, configmap_payload, projected_payload, secret_payload
+from pykube_control.agent.volumes.safe_remove import MountedDirectoryError, remove_tree
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import APIError, NotFound
 from pykube_control.client.resource import CONFIGMAPS, SECRETS
@@ -154,7 +155,10 @@ class VolumeManager:
         left = kernel_mounts.mount_points_under(pod_dir)
         if left:
             raise VolumeError("", f"{left[0]} is still mounted after unmount; the pod directory {pod_dir} is kept")
-        await asyncio.to_thread(shutil.rmtree, pod_dir)
+        try:
+            await asyncio.to_thread(remove_tree, pod_dir)
+        except MountedDirectoryError as error:
+            raise VolumeError("", f"{error}; the rest of {pod_dir} is kept, unmount it and retry") from None
         log.info("removed pod volumes pod_uid=%s path=%s", pod_uid, pod_dir)
 
     async def cleanup_orphans(self, live_uids: Iterable[str]) -> list[str]:
