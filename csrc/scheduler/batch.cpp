@@ -10,7 +10,8 @@
 // Two modes give the same rows:
 // - a pod with no pod terms changes only its own node's filter verdict and
 //   raw scores, so the kernel filters and scores every node once and then
-//   only the chosen row after each placement ("incremental");
+//   only the chosen row after each placement ("incremental"), and, when
+//   every feasible node is scored, updates that row's weighted total alone;
 // - a pod with pod terms changes per-domain counts that every node reads,
 //   so each placement reruns the whole cycle ("full").
 // kernels.h describes the arrays; _reference_batch.py is the pure-Python
@@ -239,9 +240,10 @@ void place_full(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
     }
 }
 
-// Runs the batch for a pod without pod terms: a placement changes only the
-// chosen row's verdict and raw scores (no raw score of such a pod depends
-// on the candidate set), so only that row is filtered and scored again.
+// Runs the batch for a pod without pod terms when percentageOfNodesToScore
+// samples the nodes: a placement changes only the chosen row's verdict and
+// raw scores (no raw score of such a pod depends on the candidate set), so
+// only that row is filtered and scored again.
 void place_incremental(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
                        const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,
                        BatchOutput& out) {
@@ -297,6 +299,87 @@ void place_incremental(AssumedNodes& state, const Pod& pod, const Scoring& scori
     }
 }
 
+// Runs the batch for a pod without pod terms when every feasible node is
+// scored. A placement changes only the chosen row's NodeResourcesFit and
+// BalancedAllocation scores, which are not normalised, so the weighted
+// total of that row moves by the change in those columns. The totals are
+// rebuilt from normalised scores only when the candidate set changes (a
+// node stops fitting) or a normalised column of the chosen row changes.
+void place_incremental_all(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
+                           const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,
+                           BatchOutput& out) {
+    const Nodes& nodes = state.view;
+    const std::int64_t n = nodes.node_count;
+    constexpr std::int64_t k = kScorePluginCount;
+    FilterBuffers filtered(nodes);
+    filter_rows(nodes, pod, 0, n, filtered.out);
+    std::vector<std::int64_t> candidates;
+    for (std::int64_t row = 0; row < n; ++row) {
+        if (filtered.status[static_cast<std::size_t>(row)] == kFits) {
+            candidates.push_back(row);
+        }
+    }
+    const auto candidate_count = [&] { return static_cast<std::int64_t>(candidates.size()); };
+    std::vector<std::int64_t> raw(static_cast<std::size_t>(n * k), 0);
+    std::vector<std::int64_t> buffer(static_cast<std::size_t>(candidate_count() * k));
+    score_nodes(nodes, pod, scoring, candidates.data(), candidate_count(), buffer.data());
+    for (std::int64_t i = 0; i < candidate_count(); ++i) {
+        std::copy_n(buffer.data() + i * k, k, raw.data() + candidates[static_cast<std::size_t>(i)] * k);
+    }
+
+    std::vector<std::int64_t> totals;
+    bool stale = true;
+    for (std::int64_t i = 0; i < batch.count; ++i) {
+        if (candidates.empty()) {
+            return;
+        }
+        if (stale) {
+            buffer.resize(static_cast<std::size_t>(candidate_count() * k));
+            for (std::int64_t c = 0; c < candidate_count(); ++c) {
+                std::copy_n(raw.data() + candidates[static_cast<std::size_t>(c)] * k, k, buffer.data() + c * k);
+            }
+            normalize_scores(buffer.data(), candidate_count(), modes);
+            totals.assign(static_cast<std::size_t>(candidate_count()), 0);
+            for (std::int64_t c = 0; c < candidate_count(); ++c) {
+                for (std::int64_t column = 0; column < k; ++column) {
+                    totals[static_cast<std::size_t>(c)] += buffer[static_cast<std::size_t>(c * k + column)] * weights[column];
+                }
+            }
+            stale = false;
+        }
+        const std::int64_t pick = pick_best(totals.data(), candidate_count(), &out.rng_state);
+        const std::int64_t row = candidates[static_cast<std::size_t>(pick)];
+        out.rows[i] = row;
+        out.placed = i + 1;
+        state.assume(batch, row);
+
+        filter_rows(nodes, pod, row, row + 1, filtered.out);
+        state.apply_ports(row, filtered.out);
+        if (filtered.status[static_cast<std::size_t>(row)] != kFits) {
+            candidates.erase(candidates.begin() + pick);
+            stale = true;
+            continue;
+        }
+        std::int64_t before[kScorePluginCount];
+        std::int64_t* scores = raw.data() + row * k;
+        std::copy_n(scores, k, before);
+        score_nodes(nodes, pod, scoring, &row, 1, scores);
+        std::int64_t delta = 0;
+        for (std::int64_t column = 0; column < k; ++column) {
+            if (scores[column] == before[column]) {
+                continue;
+            }
+            if (modes[column] != kNoNormalization) {
+                stale = true;
+            }
+            delta += (scores[column] - before[column]) * weights[column];
+        }
+        if (!stale) {
+            totals[static_cast<std::size_t>(pick)] += delta;
+        }
+    }
+}
+
 }  // namespace
 
 void sample_feasible(const std::int8_t* status, std::int64_t node_count, std::int64_t start_row,
@@ -327,6 +410,8 @@ void schedule_batch(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
     AssumedNodes state(nodes, pod, has_terms);
     if (has_terms) {
         place_full(state, pod, scoring, weights, modes, batch, out);
+    } else if (batch.start_row == 0 && batch.nodes_to_find >= nodes.node_count) {
+        place_incremental_all(state, pod, scoring, weights, modes, batch, out);
     } else {
         place_incremental(state, pod, scoring, weights, modes, batch, out);
     }

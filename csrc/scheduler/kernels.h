@@ -352,6 +352,14 @@ void sample_feasible(const std::int8_t* status, std::int64_t node_count, std::in
                      std::int64_t nodes_to_find, std::int64_t* rows, std::int64_t* row_count,
                      std::int64_t* processed);
 
+// The normalisation step of select_node: normalises raw scores in place
+// per plugin (modes).
+void normalize_scores(std::int64_t* scores, std::int64_t row_count, const std::int8_t* modes);
+
+// The selection step of select_node: returns the index of the highest
+// total, breaking ties by reservoir sampling, or -1 when there are none.
+std::int64_t pick_best(const std::int64_t* totals, std::int64_t row_count, std::uint64_t* rng_state);
+
 // Advances the state and returns the next splitmix64 output.
 std::uint64_t splitmix64_next(std::uint64_t* state);
 

@@ -92,9 +92,7 @@ std::uint64_t splitmix64_next(std::uint64_t* state) {
     return z ^ (z >> 31);
 }
 
-std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
-                         const std::int64_t* weights, const std::int8_t* modes,
-                         std::int64_t* totals, std::uint64_t* rng_state) {
+void normalize_scores(std::int64_t* scores, std::int64_t row_count, const std::int8_t* modes) {
     for (int column = 0; column < kScorePluginCount; ++column) {
         if (modes[column] == kSpreadNormalization) {
             normalize_spread(scores, row_count, column);
@@ -104,15 +102,14 @@ std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
             normalize_column(scores, row_count, column, modes[column] == kReverseNormalization);
         }
     }
+}
+
+std::int64_t pick_best(const std::int64_t* totals, std::int64_t row_count, std::uint64_t* rng_state) {
     std::int64_t selected = -1;
     std::int64_t best = 0;
     std::uint64_t ties = 0;
     for (std::int64_t i = 0; i < row_count; ++i) {
-        std::int64_t total = 0;
-        for (int column = 0; column < kScorePluginCount; ++column) {
-            total += scores[i * kScorePluginCount + column] * weights[column];
-        }
-        totals[i] = total;
+        const std::int64_t total = totals[i];
         if (selected < 0 || total > best) {
             selected = i;
             best = total;
@@ -128,6 +125,20 @@ std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
         }
     }
     return selected;
+}
+
+std::int64_t select_node(std::int64_t* scores, std::int64_t row_count,
+                         const std::int64_t* weights, const std::int8_t* modes,
+                         std::int64_t* totals, std::uint64_t* rng_state) {
+    normalize_scores(scores, row_count, modes);
+    for (std::int64_t i = 0; i < row_count; ++i) {
+        std::int64_t total = 0;
+        for (int column = 0; column < kScorePluginCount; ++column) {
+            total += scores[i * kScorePluginCount + column] * weights[column];
+        }
+        totals[i] = total;
+    }
+    return pick_best(totals, row_count, rng_state);
 }
 
 }  // namespace pykube::scheduler
