@@ -8,7 +8,9 @@ runc/ and the socket containerd.sock), and the log goes to
 starts containerd unless something already serves CRI on the socket (an
 earlier agent's containerd, which is reused and left running), and waits
 until the CRI Version call succeeds. ``stop()`` stops containerd only if
-this object started it.
+this object started it. A reused containerd keeps the configuration it
+was started with, so changed settings (CNI folders, sandbox image) take
+effect only after that containerd stops.
 
 The configuration is written for the machines pykube targets, and these
 facts were checked with Debian 12's containerd 1.6.20 and runc 1.1.5:
@@ -21,6 +23,8 @@ facts were checked with Debian 12's containerd 1.6.20 and runc 1.1.5:
   /run/containerd/runc.
 - Plugins pykube does not use are disabled, among them the "opt" plugin,
   which would otherwise create /opt/containerd.
+- Pod network namespaces are mounted under the state directory
+  (``netns_mounts_under_state_dir``) instead of /var/run/netns.
 - Registry settings come from ``<data-dir>/containerd/certs.d/<host>/hosts.toml``
   in containerd's hosts.toml format (mirrors, private CAs, plain HTTP),
   read at each pull. containerd already pulls from a registry on
@@ -161,6 +165,7 @@ def render_config(
         f"{cri}]",
         f"  sandbox_image = {_toml_string(sandbox_image)}",
         "  restrict_oom_score_adj = true",
+        "  netns_mounts_under_state_dir = true",
         "  enable_selinux = false",
         "  disable_tcp_service = true",
         '  stream_server_address = "127.0.0.1"',

@@ -37,8 +37,9 @@ import pykube_control.agent
 PAUSE_IMAGE = "localhost/pykube/pause:1.0"
 """Reference of the sandbox image, fully qualified because containerd's CRI
 plugin looks images up by normalized name, and an unqualified
-"pykube/pause" would normalize to docker.io/pykube/pause. Bump the tag
-whenever csrc/pause/pause.c changes."""
+"pykube/pause" would normalize to docker.io/pykube/pause. The agent
+imports the image at every start, which points this name at the installed
+build even when the tag stays the same."""
 
 PAUSE_BINARY_NAME = "pykube-pause"
 """File name of the static sandbox binary that setup.py's build_ext builds

@@ -14,7 +14,7 @@ from pykube_control.agent.images import import_archive
 from pykube_control.cri.client import CRIClient
 from pykube_control.cri.errors import CRIError, CRINotFoundError, CRITimeoutError, CRIUnavailableError
 from pykube_control.cri.proto import api_pb2
-from tests.cri.containerd_env import BUSYBOX_IMAGE, ContainerdEnv, container_config
+from tests.cri.containerd_env import BUSYBOX_IMAGE, ContainerdEnv, container_config, mounts_under
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -266,3 +266,57 @@ async def test_stop_rejects_invalid_grace(env: ContainerdEnv, grace: int, messag
 async def test_exec_rejects_empty_command(env: ContainerdEnv) -> None:
     with pytest.raises(ValueError, match="needs a command"):
         await env.cri.exec_sync("0" * 64, [], 1)
+
+
+# CNI plugins that configure nothing: one reports an address, the other
+# stands in for "loopback", which containerd 1.6 runs for every pod
+# network sandbox. They let a sandbox with its own network namespace run
+# without pykube's real plugin, whose own tests cover the networking.
+STATIC_CNI_PLUGIN = """#!/bin/sh
+cat >/dev/null
+case "$CNI_COMMAND" in
+ADD) printf '{"cniVersion":"0.4.0","ips":[{"version":"4","address":"10.250.0.7/24"}]}' ;;
+VERSION) printf '{"cniVersion":"0.4.0","supportedVersions":["0.3.0","0.3.1","0.4.0"]}' ;;
+esac
+"""
+NOOP_LOOPBACK_PLUGIN = """#!/bin/sh
+cat >/dev/null
+case "$CNI_COMMAND" in
+ADD) printf '{"cniVersion":"0.4.0"}' ;;
+VERSION) printf '{"cniVersion":"0.4.0","supportedVersions":["0.3.0","0.3.1","0.4.0"]}' ;;
+esac
+"""
+
+
+async def wait_network_ready(cri: CRIClient, timeout: float = 10.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        status = await cri.status()
+        if any(c.type == "NetworkReady" and c.status for c in status.status.conditions):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_pod_network_sandbox(env: ContainerdEnv) -> None:
+    bin_dir, conf_dir = env.containerd.cni_bin_dir, env.containerd.cni_conf_dir
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    for name, script in (("pykube-static-cni", STATIC_CNI_PLUGIN), ("loopback", NOOP_LOOPBACK_PLUGIN)):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    (conf_dir / "10-static.conf").write_text('{"cniVersion":"0.4.0","name":"static","type":"pykube-static-cni"}')
+    assert await wait_network_ready(env.cri)
+
+    sandbox_id = await env.cri.run_pod_sandbox(env.sandbox_config("networked", host_network=False))
+    try:
+        status = await env.cri.pod_sandbox_status(sandbox_id)
+        assert status.network.ip == "10.250.0.7"
+        assert status.linux.namespaces.options.network == api_pb2.POD
+        netns_mounts = [point for point in mounts_under(env.containerd.paths.state) if "netns" in point]
+        assert len(netns_mounts) == 1
+    finally:
+        await env.cri.stop_pod_sandbox(sandbox_id)
+        await env.cri.remove_pod_sandbox(sandbox_id)
+    assert [point for point in mounts_under(env.containerd.paths.state) if "netns" in point] == []
