@@ -61,3 +61,20 @@ def test_write_network_config(tmp_path: Path, node: Node) -> None:
     assert (conflist["cniVersion"], conflist["name"], plugin["type"]) == ("1.0.0", "pykube", "pykube-cni")
     assert NetworkConfig.from_json(plugin) == node.config
     assert list((tmp_path / "net.d").iterdir()) == [path]
+
+
+def test_loopback_check_and_del(node: Node) -> None:
+    pod = node.new_pod()
+    config = {"cniVersion": "1.0.0", "name": "cni-loopback", "type": "loopback"}
+    module = "pykube_control.cni.loopback"
+    added = node.plugin("ADD", container_id="c1", netns=pod, ifname="lo", config=config, module=module)
+    assert added.returncode == 0, (added.output, added.stderr)
+
+    check = node.plugin("CHECK", container_id="c1", netns=pod, ifname="lo", config=config, module=module)
+    node.pod_exec(pod, ["ip", "link", "set", "dev", "lo", "down"])
+    check_down = node.plugin("CHECK", container_id="c1", netns=pod, ifname="lo", config=config, module=module)
+    delete = node.plugin("DEL", container_id="c1", netns="", ifname="lo", config=config, module=module)
+
+    assert (check.returncode, check.output) == (0, None)
+    assert check_down.output["code"] == 103
+    assert (delete.returncode, delete.output) == (0, None)
