@@ -280,6 +280,10 @@ class CRIClient:
             self._runtime.ListPodSandbox, request, "ListPodSandbox", CallTarget(), timeout
         )
         items = list(response.items)
+        if not (sandbox_id or state is not None or labels):
+            # An unfiltered list is complete, so names of sandboxes removed
+            # by another client can go.
+            self._pods.clear()
         for item in items:
             self._remember_sandbox(item)
         return items
@@ -387,6 +391,8 @@ class CRIClient:
             self._runtime.ListContainers, request, "ListContainers", target, timeout
         )
         containers = list(response.containers)
+        if not (container_id or sandbox_id or state is not None or labels):
+            self._containers.clear()
         for container in containers:
             self._containers[container.id] = (container.metadata.name, container.pod_sandbox_id)
         return containers

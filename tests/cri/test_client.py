@@ -203,6 +203,26 @@ async def test_exec_deadline_names_container(env: ContainerdEnv) -> None:
         await env.cri.remove_pod_sandbox(sandbox_id)
 
 
+async def test_names_learned_from_lists(env: ContainerdEnv) -> None:
+    sandbox_id, container_id, _ = await run_pod(env, "relisted", ["true"])
+    try:
+        await wait_for_state(env.cri, container_id, api_pb2.CONTAINER_EXITED)
+        # A new client, as after an agent restart, knows only ids until it lists.
+        async with CRIClient(env.socket, timeout=10) as fresh:
+            with pytest.raises(CRIError) as before:
+                await fresh.exec_sync(container_id, ["true"], 5)
+            await fresh.list_pod_sandbox()
+            await fresh.list_containers()
+            with pytest.raises(CRIError) as after:
+                await fresh.exec_sync(container_id, ["true"], 5)
+        assert "container with id" in str(before.value)
+        assert "container main" in str(after.value)
+        assert "pod default/relisted" in str(after.value)
+    finally:
+        await env.cri.stop_pod_sandbox(sandbox_id)
+        await env.cri.remove_pod_sandbox(sandbox_id)
+
+
 async def test_status_of_unknown_container(env: ContainerdEnv) -> None:
     with pytest.raises(CRINotFoundError) as caught:
         await env.cri.container_status("0" * 64)
