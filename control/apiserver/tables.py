@@ -104,6 +104,11 @@ def _or_none(value: Any) -> Cell:
 # --- pods -----------------------------------------------------------------------------
 
 
+def _or_not_applicable(value: Any) -> str:
+    """Return the value as text, or "N/A" as kubectl prints an unset budget field."""
+    return "N/A" if value is None else str(value)
+
+
 def _pod_ready(pod: Object) -> str:
     containers = _get(pod, "spec", "containers") or []
     statuses = _get(pod, "status", "containerStatuses") or []
@@ -350,6 +355,20 @@ COLUMNS: dict[str, list[Column]] = {
         ("Access Modes", "string", 0, lambda c: ",".join(_get(c, "status", "accessModes") or [])),
         ("StorageClass", "string", 0, lambda c: str(_get(c, "spec", "storageClassName") or "<unset>")),
         AGE,
+    ],
+    "poddisruptionbudgets.policy": [
+        NAME,
+        ("Min Available", "string", 0, lambda b: _or_not_applicable(_get(b, "spec", "minAvailable"))),
+        ("Max Unavailable", "string", 0, lambda b: _or_not_applicable(_get(b, "spec", "maxUnavailable"))),
+        ("Allowed Disruptions", "integer", 0, lambda b: int(_get(b, "status", "disruptionsAllowed") or 0)),
+        AGE,
+    ],
+    "priorityclasses.scheduling.k8s.io": [
+        NAME,
+        ("Value", "integer", 0, lambda c: int(_get(c, "value") or 0)),
+        ("Global-Default", "boolean", 0, lambda c: bool(_get(c, "globalDefault"))),
+        AGE,
+        ("PreemptionPolicy", "string", 0, lambda c: str(_get(c, "preemptionPolicy") or "")),
     ],
 }
 
