@@ -118,6 +118,10 @@ class Node:
         """Send one ICMP echo from the pod namespace; True when a reply came back."""
         return self.pod_exec(netns, [BUSYBOX, "ping", "-c", "1", "-W", "2", address], check=False).returncode == 0
 
+    def ping_from_host(self, address: str) -> bool:
+        """Send one ICMP echo from the node's namespace; True when a reply came back."""
+        return self.host_exec([BUSYBOX, "ping", "-c", "1", "-W", "2", address], check=False).returncode == 0
+
     def cleanup(self) -> None:
         for name in reversed(self.namespaces):
             run(["ip", "netns", "delete", name], check=False)
