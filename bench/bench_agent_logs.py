@@ -7,8 +7,8 @@ read through ``read_log`` as the agent serves ``kubectl logs``.
 
 - read all: every line, no options (the file stays in the page cache after the
   first round). The figure per operation is one whole read.
-- tail 100: ``--tail 100``, which scans back from the end of the file, so
-  its cost should not grow with the file; the ratio to "read all" shows it.
+- tail 100: ``--tail 100``, which scans back from the end of the file. Its
+  cost should not grow with the file, and the ratio to "read all" shows it.
 - configMap write: ``write_payload`` of 100 keys of 1 KiB into a volume
   directory under pytest's tmp_path, alternating between two contents so that every round writes a
   new version and swaps ``..data``.

@@ -8,7 +8,7 @@ directory (mode 0755), as the kubelet does. ``subPathExpr`` expands
 ``$(VAR)`` from the container's literal ``env`` values.
 
 configMap, secret, downwardAPI and projected volumes are always read-only,
-whatever ``readOnly`` says, as in Kubernetes since 1.10.
+whatever ``readOnly`` is set to, as in Kubernetes since 1.10.
 
 Differences from Kubernetes: the symlink check and the bind mount are two
 steps, so a container that swaps a component for a symlink in between could

@@ -7,7 +7,7 @@ class VolumeError(Exception):
     """A volume of a pod cannot be set up, mounted or removed.
 
     ``volume`` is the volume's name in ``spec.volumes`` ("" when the error
-    is about the pod as a whole), and the message says what is wrong with it
+    is about the pod as a whole), and the message states what is wrong with it
     and what to change.
     """
 

@@ -4,7 +4,7 @@ gitRepo is deprecated in Kubernetes because git runs as the node agent on
 a URL the pod's author chooses. It stays for compatibility. ``directory``
 "" clones into a subdirectory named after the repository, "." into the
 volume itself, anything else into that subdirectory. ``revision`` is checked
-out after the clone. A volume that already holds the clone is left alone,
+out after the clone. A volume that already contains the clone is left alone,
 so the agent may call this again after a restart.
 """
 

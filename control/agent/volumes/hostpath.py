@@ -1,4 +1,4 @@
-"""hostPath volumes: the type check (and creation) that the volume's ``type`` asks for.
+"""hostPath volumes: the type check (and creation) that the volume's ``type`` requests.
 
 The empty type checks nothing, as in Kubernetes. DirectoryOrCreate makes the
 directory with its parents (mode 0755); FileOrCreate makes an empty file

@@ -19,7 +19,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class MountError(OSError):
-    """mount(2) or umount2(2) failed; ``errno`` tells why (EPERM: no CAP_SYS_ADMIN)."""
+    """mount(2) or umount2(2) failed; ``errno`` gives the reason (EPERM: no CAP_SYS_ADMIN)."""
 
 
 def mount_tmpfs(target: Path, size_bytes: int | None, mode: int) -> None:

@@ -11,8 +11,8 @@ how ``refresh`` updates them while containers read them.
 
 Removal never deletes through a live mount: ``teardown`` unmounts every
 mount point under the pod directory (read from /proc/self/mountinfo),
-checks that none is left, and only then removes the directory, with a walk
-that stops at any directory on another filesystem (``safe_remove``).
+checks that none is left, and only then removes the directory. The removal
+walk also stops at any directory on another filesystem (``safe_remove``).
 
 Differences from Kubernetes: fsGroup ownership, SELinux labels and
 emptyDir sizeLimit on disk (which the kubelet enforces by eviction) are
@@ -67,8 +67,9 @@ EMPTY_DIR_MODE = 0o777
 API_DATA_MODE = 0o755
 
 REFRESH_INTERVAL = 30.0
-"""Seconds between rewrites of API-backed volumes in ``refresh_loop``; with the API
-round trips, an update of a ConfigMap or Secret reaches the files within a minute."""
+"""Seconds between rewrites of API-backed volumes in ``refresh_loop``.
+
+An update of a ConfigMap or Secret then reaches the files within a minute, API round trips included."""
 
 
 class VolumeManager:

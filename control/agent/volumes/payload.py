@@ -4,9 +4,9 @@ Each function returns a ``Payload``: relative file path to (content, mode).
 Nothing here touches the disk or the API, so the key, items, defaultMode and
 optional rules are tested as plain data; ``atomic_writer`` writes the result.
 
-The rules follow the kubelet: without ``items`` every key becomes a file
-named after it; with ``items`` only the listed keys are written, at their
-``path``. A listed key that is missing is an error unless the source is
+The rules follow the kubelet. Without ``items`` every key becomes a file
+named after it, and with ``items`` only the listed keys are written, at
+their ``path``. A listed key that is missing is an error unless the source is
 ``optional``, and then it is left out. A missing ConfigMap or Secret gives an
 empty payload when optional and is an error otherwise. Modes default to
 ``defaultMode``, which defaults to 0644.
