@@ -120,7 +120,7 @@ def render_entry(entry: LogEntry, timestamps: bool) -> bytes:
     return f"{entry.timestamp} ".encode() + text if timestamps else text
 
 
-def tail_offset(file: BinaryIO, lines: int) -> int:
+def tail_offset(file: BinaryIO, lines: int, *, block_size: int = READ_BLOCK) -> int:
     """Return the offset where the last ``lines`` lines of ``file`` start (0 when it has fewer)."""
     end = file.seek(0, os.SEEK_END)
     if lines <= 0:
@@ -132,7 +132,7 @@ def tail_offset(file: BinaryIO, lines: int) -> int:
         if file.read(1) == b"\n":
             newlines = -1
     while position > 0:
-        start = max(0, position - READ_BLOCK)
+        start = max(0, position - block_size)
         file.seek(start)
         block = file.read(position - start)
         for index in range(len(block) - 1, -1, -1):

@@ -54,6 +54,7 @@ async def raw_log(cluster: Cluster, pod: str, query: str) -> tuple[int, str]:
         pytest.param(("-c", "app", "--previous"), "old run\n", id="previous"),
         pytest.param(("-c", "app", "--limit-bytes", "5"), "one\nt", id="limit bytes"),
         pytest.param(("-c", "sidecar"), "side\n", id="other container"),
+        pytest.param(("-c", "app", "--since-time", "2026-12-04T22:40:02Z"), "two\nthree\n", id="since time"),
         pytest.param(("-c", "app", "--tail", "1", "--timestamps"), "2026-12-04T22:40:03Z three\n", id="timestamps"),
     ],
 )
