@@ -155,7 +155,9 @@ PYBIND11_MODULE(_native, module) {
         .def("snapshot", &px::Compiler::snapshot)
         .def("counts", [](const px::Compiler& self) {
             const px::Counts counts = self.counts();
-            return py::make_tuple(counts.elements[px::kFrontends], counts.elements[px::kBackends],
+            const std::int64_t backends = counts.elements[px::kBackendsTcp] + counts.elements[px::kBackendsUdp]
+                                          + counts.elements[px::kBackendsSctp];
+            return py::make_tuple(counts.elements[px::kFrontends], backends,
                                   counts.elements[px::kNoEndpoints], counts.elements[px::kRestricted],
                                   counts.elements[px::kAllowedSources], counts.hairpin, counts.chains);
         });

@@ -14,7 +14,8 @@ namespace pykube::proxy {
 
 namespace {
 
-const char* const kSetNames[kSetCount] = {"backends", "no_endpoints", "restricted", "allowed_sources", "frontends"};
+const char* const kSetNames[kSetCount] = {"backends_tcp", "backends_udp",    "backends_sctp", "no_endpoints",
+                                          "restricted",   "allowed_sources", "frontends"};
 const char* const kFrontendKey = "ip daddr . meta l4proto . th dport";
 
 // Ranks order creation (low first) and deletion (high first); see
@@ -38,6 +39,10 @@ std::string format_ip(std::uint32_t address) {
     return out;
 }
 
+SetId backends_set(std::int32_t protocol) {
+    return protocol == 6 ? kBackendsTcp : protocol == 17 ? kBackendsUdp : kBackendsSctp;
+}
+
 const char* protocol_name(std::int32_t protocol) {
     switch (protocol) {
         case 6: return "tcp";
@@ -49,9 +54,10 @@ const char* protocol_name(std::int32_t protocol) {
 
 std::string base_chain(const Target& target) {
     if (target.affinity) {
-        return "affinity_" + std::to_string(target.count) + "_" + std::to_string(target.timeout);
+        return "affinity_" + target.protocol + "_" + std::to_string(target.count) + "_"
+               + std::to_string(target.timeout);
     }
-    return "cluster_" + std::to_string(target.count);
+    return "cluster_" + target.protocol + "_" + std::to_string(target.count);
 }
 
 std::string target_chain(const Target& target) {
@@ -63,7 +69,7 @@ void add_target_objects(const Target& target, std::set<DynamicObject>& objects) 
         objects.emplace(kAffinityRank, base_chain(target));
         const std::string timeout = std::to_string(target.timeout);
         for (std::int32_t slot = 0; slot < target.count; ++slot) {
-            objects.emplace(kSlotRank, "affinity_slot_" + std::to_string(slot) + "_" + timeout);
+            objects.emplace(kSlotRank, "affinity_slot_" + target.protocol + "_" + std::to_string(slot) + "_" + timeout);
             objects.emplace(kSetRank, "affinity_" + std::to_string(slot));
         }
     } else {
@@ -84,7 +90,7 @@ std::set<DynamicObject> needed_objects(const std::map<Target, std::int64_t>& ref
     return objects;
 }
 
-// Splits "affinity_slot_3_10800" style names at '_' into numbers after `skip` parts.
+// Splits a dynamic object's name such as "affinity_slot_udp_3_10800" at '_'.
 std::vector<std::string> split_name(const std::string& name) {
     std::vector<std::string> parts;
     std::size_t start = 0;
@@ -110,25 +116,30 @@ void append_object_commands(std::string& out, const std::string& table, const Dy
     std::vector<std::string> rules;
     const std::vector<std::string> parts = split_name(name);
     if (rank == kClusterRank) {
-        rules.push_back("dnat ip to " + key + " . numgen random mod " + parts[1] + " map @backends");
+        // cluster_<proto>_<count>
+        rules.push_back("dnat ip to " + key + " . numgen random mod " + parts[2] + " map @backends_" + parts[1]);
     } else if (rank == kSlotRank) {
-        const std::string& slot = parts[2];
-        const std::string& timeout = parts[3];
+        // affinity_slot_<proto>_<slot>_<timeout>
+        const std::string& slot = parts[3];
+        const std::string& timeout = parts[4];
         rules.push_back("update @affinity_" + slot + " { ip saddr . " + key + " timeout " + timeout + "s }");
-        rules.push_back("dnat ip to " + key + " . numgen random mod 1 offset " + slot + " map @backends");
+        rules.push_back("dnat ip to " + key + " . numgen random mod 1 offset " + slot + " map @backends_"
+                        + parts[2]);
     } else if (rank == kAffinityRank) {
-        const int count = std::stoi(parts[1]);
-        const std::string& timeout = parts[2];
+        // affinity_<proto>_<count>_<timeout>
+        const int count = std::stoi(parts[2]);
+        const std::string& timeout = parts[3];
+        const std::string slot_chain = "affinity_slot_" + parts[1] + "_";
         std::string choices;
         for (int slot = 0; slot < count; ++slot) {
             const std::string text = std::to_string(slot);
-            rules.push_back("ip saddr . " + key + " @affinity_" + text + " goto affinity_slot_" + text + "_" + timeout);
+            rules.push_back("ip saddr . " + key + " @affinity_" + text + " goto " + slot_chain + text + "_" + timeout);
             if (slot > 0) {
                 choices += ", ";
             }
-            choices += text + " : goto affinity_slot_" + text + "_" + timeout;
+            choices += text + " : goto " + slot_chain + text + "_" + timeout;
         }
-        rules.push_back("numgen random mod " + parts[1] + " vmap { " + choices + " }");
+        rules.push_back("numgen random mod " + parts[2] + " vmap { " + choices + " }");
     } else {
         char mark[16];
         std::snprintf(mark, sizeof(mark), "0x%08x", kMasqueradeMark);
@@ -192,13 +203,13 @@ struct Frontend {
 }  // namespace
 
 bool Target::operator<(const Target& other) const {
-    return std::tie(masquerade, affinity, count, timeout)
-           < std::tie(other.masquerade, other.affinity, other.count, other.timeout);
+    return std::tie(masquerade, affinity, protocol, count, timeout)
+           < std::tie(other.masquerade, other.affinity, other.protocol, other.count, other.timeout);
 }
 
 bool Target::operator==(const Target& other) const {
-    return masquerade == other.masquerade && affinity == other.affinity && count == other.count
-           && timeout == other.timeout;
+    return masquerade == other.masquerade && affinity == other.affinity && protocol == other.protocol
+           && count == other.count && timeout == other.timeout;
 }
 
 RowRules Compiler::row_rules(const Rows& rows, std::size_t row) const {
@@ -258,10 +269,11 @@ RowRules Compiler::row_rules(const Rows& rows, std::size_t row) const {
                 append_ip(backend, rows.endpoint_ip[i]);
                 backend += " . ";
                 backend += std::to_string(rows.endpoint_port[i]);
-                rules.elements.push_back({kBackends, key + " . " + std::to_string(slot), std::move(backend)});
+                rules.elements.push_back(
+                    {backends_set(rows.protocol[row]), key + " . " + std::to_string(slot), std::move(backend)});
                 rules.hairpin.push_back(rows.endpoint_ip[i]);
             }
-            const Target target{frontend.external && !local_only, affinity,
+            const Target target{frontend.external && !local_only, affinity, protocol,
                                 static_cast<std::int32_t>(endpoints.size()), timeout};
             rules.targets.push_back(target);
             rules.elements.push_back({kFrontends, std::move(key), "goto " + target_chain(target)});

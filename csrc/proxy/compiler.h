@@ -5,12 +5,13 @@
 // with the cluster):
 //
 //   frontends        map   address . protocol . port : verdict
-//                          "goto cluster_<n>" (n usable endpoints),
-//                          "goto affinity_<n>_<timeout>", either prefixed
+//                          "goto cluster_<proto>_<n>" (n usable endpoints),
+//                          "goto affinity_<proto>_<n>_<timeout>", either prefixed
 //                          "masq_" for external traffic that is
 //                          masqueraded, or "drop" when a Local traffic
 //                          policy finds no local endpoint.
-//   backends         map   address . protocol . port . slot : address . port
+//   backends_<proto> maps  address . protocol . port . slot : address . port,
+//                          one per protocol (see pykube_core/proxy/ruleset.py).
 //   no_endpoints     set   frontends of service ports without endpoints,
 //                          rejected by the filter chains.
 //   restricted       set   load-balancer frontends with source ranges.
@@ -19,8 +20,8 @@
 //                          reaches itself through a Service.
 //   affinity_<k>     sets  client . frontend, dynamic, for ClientIP affinity.
 //
-// So no chain is per Service: a chain cluster_<n> exists per endpoint count
-// in use, and libnftables' cost stays proportional to the elements that a
+// So no chain is per Service: a chain cluster_<proto>_<n> exists per
+// protocol and endpoint count in use, and libnftables' cost stays proportional to the elements that a
 // sync changes.
 //
 // The compiler keeps a mirror of the committed elements, row by row, and
@@ -50,7 +51,16 @@ constexpr std::int32_t kLoadBalancerIP = 1;
 constexpr std::uint32_t kMasqueradeMark = 0x4000;
 
 // Owned sets in the order the text adds them; see _reference.SET_NAMES.
-enum SetId : std::uint8_t { kBackends = 0, kNoEndpoints, kRestricted, kAllowedSources, kFrontends, kSetCount };
+enum SetId : std::uint8_t {
+    kBackendsTcp = 0,
+    kBackendsUdp,
+    kBackendsSctp,
+    kNoEndpoints,
+    kRestricted,
+    kAllowedSources,
+    kFrontends,
+    kSetCount
+};
 
 // Borrowed views of ServicePortRows; the caller keeps the arrays alive.
 struct Rows {
@@ -84,6 +94,7 @@ struct Element {
 struct Target {
     bool masquerade;
     bool affinity;
+    std::string protocol;
     std::int32_t count;
     std::int32_t timeout;
     bool operator<(const Target& other) const;

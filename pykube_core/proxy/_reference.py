@@ -36,19 +36,23 @@ from pykube_core.proxy.arrays import (
 
 # Sets and maps whose elements rows own, in the order the text adds them.
 # The frontends map comes last because its verdicts jump to chains that
-# route through the other maps.
-BACKENDS = 0
-NO_ENDPOINTS = 1
-RESTRICTED = 2
-ALLOWED_SOURCES = 3
-FRONTENDS = 4
-SET_NAMES = ("backends", "no_endpoints", "restricted", "allowed_sources", "frontends")
+# route through the other maps. Backends have one map per protocol because
+# the map's data type names the protocol of its port (see ruleset.py).
+BACKENDS = {"tcp": 0, "udp": 1, "sctp": 2}
+NO_ENDPOINTS = 3
+RESTRICTED = 4
+ALLOWED_SOURCES = 5
+FRONTENDS = 6
+SET_NAMES = (
+    "backends_tcp", "backends_udp", "backends_sctp", "no_endpoints", "restricted", "allowed_sources", "frontends",
+)
 
 MASQUERADE_MARK = 0x4000
 PROTOCOL_NAMES = {6: "tcp", 17: "udp", 132: "sctp"}
 
-# A verdict target: (masquerade, affinity, endpoint count, affinity timeout).
-Target = tuple[bool, bool, int, int]
+# A verdict target: (masquerade, affinity, protocol name, endpoint count,
+# affinity timeout).
+Target = tuple[bool, bool, str, int, int]
 # A dynamic object: (rank, name); rank orders creation (low first) and
 # deletion (high first) so that nothing is referenced before it exists.
 DynamicObject = tuple[int, str]
@@ -66,22 +70,22 @@ def format_ip(address: int) -> str:
 
 def target_chain(target: Target) -> str:
     """Return the name of the chain a frontend's verdict jumps to."""
-    masquerade, affinity, count, timeout = target
-    base = f"affinity_{count}_{timeout}" if affinity else f"cluster_{count}"
+    masquerade, affinity, protocol, count, timeout = target
+    base = f"affinity_{protocol}_{count}_{timeout}" if affinity else f"cluster_{protocol}_{count}"
     return f"masq_{base}" if masquerade else base
 
 
 def target_objects(target: Target) -> list[DynamicObject]:
     """Return the chains and sets a target needs, itself included."""
-    masquerade, affinity, count, timeout = target
+    masquerade, affinity, protocol, count, timeout = target
     objects: list[DynamicObject] = []
     if affinity:
-        objects.append((AFFINITY_RANK, f"affinity_{count}_{timeout}"))
+        objects.append((AFFINITY_RANK, f"affinity_{protocol}_{count}_{timeout}"))
         for slot in range(count):
-            objects.append((SLOT_RANK, f"affinity_slot_{slot}_{timeout}"))
+            objects.append((SLOT_RANK, f"affinity_slot_{protocol}_{slot}_{timeout}"))
             objects.append((SET_RANK, f"affinity_{slot}"))
     else:
-        objects.append((CLUSTER_RANK, f"cluster_{count}"))
+        objects.append((CLUSTER_RANK, f"cluster_{protocol}_{count}"))
     if masquerade:
         objects.append((MASQUERADE_RANK, target_chain(target)))
     return objects
@@ -99,22 +103,23 @@ def object_commands(table: str, obj: DynamicObject) -> list[str]:
     frontend_key = "ip daddr . meta l4proto . th dport"
     rules: list[str]
     if rank == CLUSTER_RANK:
-        count = int(name.split("_")[1])
-        rules = [f"dnat ip to {frontend_key} . numgen random mod {count} map @backends"]
+        _, protocol, count_text = name.split("_")
+        rules = [f"dnat ip to {frontend_key} . numgen random mod {count_text} map @backends_{protocol}"]
     elif rank == SLOT_RANK:
-        _, _, slot, timeout = name.split("_")
+        _, _, protocol, slot, timeout = name.split("_")
         rules = [
             f"update @affinity_{slot} {{ ip saddr . {frontend_key} timeout {timeout}s }}",
-            f"dnat ip to {frontend_key} . numgen random mod 1 offset {slot} map @backends",
+            f"dnat ip to {frontend_key} . numgen random mod 1 offset {slot} map @backends_{protocol}",
         ]
     elif rank == AFFINITY_RANK:
-        _, count_text, timeout = name.split("_")
+        _, protocol, count_text, timeout = name.split("_")
         count = int(count_text)
+        slot_chain = f"affinity_slot_{protocol}"
         rules = [
-            f"ip saddr . {frontend_key} @affinity_{slot} goto affinity_slot_{slot}_{timeout}"
+            f"ip saddr . {frontend_key} @affinity_{slot} goto {slot_chain}_{slot}_{timeout}"
             for slot in range(count)
         ]
-        choices = ", ".join(f"{slot} : goto affinity_slot_{slot}_{timeout}" for slot in range(count))
+        choices = ", ".join(f"{slot} : goto {slot_chain}_{slot}_{timeout}" for slot in range(count))
         rules.append(f"numgen random mod {count} vmap {{ {choices} }}")
     else:
         rules = [f"meta mark set meta mark | 0x{MASQUERADE_MARK:08x}", f"goto {name[len('masq_'):]}"]
@@ -194,11 +199,11 @@ def row_rules(rows: ServicePortRows, row: int, node_addresses: list[int]) -> Row
         if endpoints:
             for slot, index in enumerate(endpoints):
                 backend = f"{format_ip(int(rows.endpoint_ip[index]))} . {int(rows.endpoint_port[index])}"
-                rules.elements.append((BACKENDS, f"{key} . {slot}", backend))
+                rules.elements.append((BACKENDS[protocol], f"{key} . {slot}", backend))
                 rules.hairpin.add(int(rows.endpoint_ip[index]))
             # External traffic is masqueraded unless the policy keeps the
             # client's address by sending it only to local endpoints.
-            target = (external and not local_only, affinity, len(endpoints), timeout)
+            target = (external and not local_only, affinity, protocol, len(endpoints), timeout)
             rules.targets.add(target)
             rules.elements.append((FRONTENDS, key, f"goto {target_chain(target)}"))
         elif any_usable:
@@ -374,7 +379,7 @@ class ReferenceCompiler:
         owners = self._state.owners
         return ElementCounts(
             frontends=len(owners[FRONTENDS]),
-            backends=len(owners[BACKENDS]),
+            backends=sum(len(owners[set_id]) for set_id in BACKENDS.values()),
             no_endpoints=len(owners[NO_ENDPOINTS]),
             restricted=len(owners[RESTRICTED]),
             allowed_sources=len(owners[ALLOWED_SOURCES]),

@@ -42,13 +42,19 @@ def ruleset_header(table: str) -> str:
         f"delete table {prefix}",
         f"add table {prefix}",
         f"add map {prefix} frontends {{ type {FRONTEND_TYPE} : verdict; }}",
-        # "tcp dport" rather than "th dport": nft 1.0.6 cannot decode a typeof
-        # with "th dport" back from the kernel ("conflicting protocols
-        # specified: ip vs. th"), so every later rule added to the table
-        # would fail. Both have the inet_service type, so the map still
-        # matches UDP and SCTP ports.
-        f"add map {prefix} backends {{ typeof ip daddr . meta l4proto . tcp dport . numgen random mod 1 : "
-        "ip daddr . tcp dport; }",
+    ]
+    # One backends map per protocol. The data's port type names the protocol
+    # because nft 1.0.6 cannot read a typeof with "th dport" in the data
+    # back from the kernel ("conflicting protocols specified: ip vs. th"),
+    # which breaks every later rule that references the map. A "tcp dport"
+    # data type makes nft add a "meta l4proto tcp" match to the dnat rule,
+    # so each protocol needs its own map and chains.
+    for protocol in ("tcp", "udp", "sctp"):
+        lines.append(
+            f"add map {prefix} backends_{protocol} {{ typeof {FRONTEND_KEY} . numgen random mod 1 : "
+            f"ip daddr . {protocol} dport; }}"
+        )
+    lines += [
         f"add set {prefix} no_endpoints {{ type {FRONTEND_TYPE}; }}",
         f"add set {prefix} restricted {{ type {FRONTEND_TYPE}; }}",
         f"add set {prefix} allowed_sources {{ type {FRONTEND_TYPE} . ipv4_addr; flags interval; }}",

@@ -65,10 +65,10 @@ CASES = [
     pytest.param(
         TWO_ENDPOINTS,
         [
-            "frontends 10.96.0.1 . tcp . 80 : goto cluster_2",
-            "backends 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 8080",
-            "backends 10.96.0.1 . tcp . 80 . 1 : 10.1.0.3 . 8080",
-            "object cluster_2",
+            "frontends 10.96.0.1 . tcp . 80 : goto cluster_tcp_2",
+            "backends_tcp 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 8080",
+            "backends_tcp 10.96.0.1 . tcp . 80 . 1 : 10.1.0.3 . 8080",
+            "object cluster_tcp_2",
         ],
         id="cluster ip two endpoints",
     ),
@@ -82,7 +82,7 @@ CASES = [
             id=0, cluster_ip=ip("10.96.0.1"), port=80,
             endpoints=(endpoint("10.1.0.2", state=TERMINATING), endpoint("10.1.0.3")),
         ),
-        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_1", "backends 10.96.0.1 . tcp . 80 . 0 : 10.1.0.3 . 8080"],
+        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_tcp_1", "backends_tcp 10.96.0.1 . tcp . 80 . 0 : 10.1.0.3 . 8080"],
         id="terminating unused while one is ready",
     ),
     pytest.param(
@@ -90,7 +90,7 @@ CASES = [
             id=0, cluster_ip=ip("10.96.0.1"), port=80,
             endpoints=(endpoint("10.1.0.2", state=TERMINATING), endpoint("10.1.0.3", state=ENDPOINT_TERMINATING)),
         ),
-        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_1", "backends 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 8080"],
+        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_tcp_1", "backends_tcp 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 8080"],
         id="serving terminating as fallback",
     ),
     pytest.param(
@@ -98,7 +98,7 @@ CASES = [
             id=0, cluster_ip=ip("10.96.0.1"), port=80, node_port=30080, flags=EXTERNAL_POLICY_LOCAL,
             endpoints=(endpoint("10.1.0.2"),),
         ),
-        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_1", "frontends 172.30.0.1 . tcp . 30080 : drop"],
+        ["frontends 10.96.0.1 . tcp . 80 : goto cluster_tcp_1", "frontends 172.30.0.1 . tcp . 30080 : drop"],
         id="external local without local endpoint drops",
     ),
     pytest.param(
@@ -107,15 +107,15 @@ CASES = [
             endpoints=(endpoint("10.1.0.2"), endpoint("10.1.0.3", state=READY | ENDPOINT_LOCAL)),
         ),
         [
-            "frontends 172.30.0.1 . tcp . 30080 : goto cluster_1",
-            "backends 172.30.0.1 . tcp . 30080 . 0 : 10.1.0.3 . 8080",
-            "frontends 10.96.0.1 . tcp . 80 : goto cluster_2",
+            "frontends 172.30.0.1 . tcp . 30080 : goto cluster_tcp_1",
+            "backends_tcp 172.30.0.1 . tcp . 30080 . 0 : 10.1.0.3 . 8080",
+            "frontends 10.96.0.1 . tcp . 80 : goto cluster_tcp_2",
         ],
         id="external local keeps source unmasqueraded",
     ),
     pytest.param(
         ServicePortSpec(id=0, cluster_ip=ip("10.96.0.1"), port=80, node_port=30080, endpoints=(endpoint("10.1.0.2"),)),
-        ["frontends 172.30.0.1 . tcp . 30080 : goto masq_cluster_1", "object masq_cluster_1"],
+        ["frontends 172.30.0.1 . tcp . 30080 : goto masq_cluster_tcp_1", "object masq_cluster_tcp_1"],
         id="node port masqueraded",
     ),
     pytest.param(
@@ -131,8 +131,8 @@ CASES = [
             endpoints=(endpoint("10.1.0.2"), endpoint("10.1.0.3")),
         ),
         [
-            "frontends 10.96.0.1 . tcp . 80 : goto affinity_2_10800",
-            "object affinity_slot_1_10800",
+            "frontends 10.96.0.1 . tcp . 80 : goto affinity_tcp_2_10800",
+            "object affinity_slot_tcp_1_10800",
             "object affinity_1",
         ],
         id="client ip affinity",
@@ -147,13 +147,13 @@ CASES = [
         [
             "restricted 192.0.2.1 . tcp . 80 : ",
             "allowed_sources 192.0.2.1 . tcp . 80 . 10.0.0.0/8 : ",
-            "frontends 192.0.2.2 . tcp . 80 : goto masq_cluster_1",
+            "frontends 192.0.2.2 . tcp . 80 : goto masq_cluster_tcp_1",
         ],
         id="load balancer source ranges",
     ),
     pytest.param(
         ServicePortSpec(id=0, cluster_ip=ip("10.96.0.1"), port=80, endpoints=(endpoint("10.1.0.2", port=9000),)),
-        ["hairpin 10.1.0.2", "backends 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 9000"],
+        ["hairpin 10.1.0.2", "backends_tcp 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 9000"],
         id="hairpin element per endpoint",
     ),
 ]
