@@ -33,8 +33,11 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from pykube_core.scheduler import Profile, Scheduler, SchedulerKernel
-from pykube_core.scheduler.framework import FilterResult
+from pykube_core.scheduler.framework import FilterResult, Selectors
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import APIConnectionError, APIError, Conflict, NotFound
 from pykube_control.client.events import EventRecorder
@@ -178,7 +181,12 @@ class SchedulerDaemon:
             failure_message = ""
             if result.failure is not None:
                 failed = pending[sum(1 for node in result.nodes if node is not None)]
-                failure_message = self._with_preemption(failed.pod, result.failure.filter)
+                failure_message = self._with_preemption(
+                    failed.pod,
+                    result.failure.filter,
+                    spread_selectors=self.selectors.selectors_for(first),
+                    volume_conflicts=volumes.conflicts,
+                )
         except ValueError as error:
             log.warning("pod cannot be scheduled pod=%s batch=%d error=%s", pending[0].key, len(pending), error)
             for entry in pending:
@@ -195,13 +203,22 @@ class SchedulerDaemon:
                 self._unschedulable(entry, failure_message or result.failure.message())
                 failure_message = ""
 
-    def _with_preemption(self, pod: Object, filtered: FilterResult) -> str:
+    def _with_preemption(
+        self,
+        pod: Object,
+        filtered: FilterResult,
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+    ) -> str:
         """Run preemption for the first pod of a batch that no node fits; return its FailedScheduling message.
 
         Only that pod preempts in this cycle. The others of the batch are
         retried once the victims are gone, and preempt then if still needed.
         """
-        suffix = self.post_filter.run(pod, filtered)
+        suffix = self.post_filter.run(
+            pod, filtered, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts
+        )
         return f"{filtered.message()} {suffix}" if suffix else filtered.message()
 
     def _unschedulable(self, entry: QueuedPod, message: str) -> None:

@@ -25,15 +25,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from pykube_core.scheduler import Scheduler
-from pykube_core.scheduler.framework import FilterResult
+from pykube_core.scheduler.framework import FilterResult, Selectors
 from pykube_control.client.api import APIClient
 from pykube_control.client.events import EventRecorder
 from pykube_control.client.informer import Informer
 from pykube_control.client.resource import POD_DISRUPTION_BUDGETS
 from pykube_control.scheduler.cache import SchedulerCache
 from pykube_control.scheduler.nominator import Nominator
-from pykube_control.scheduler.preemption import Preemptor
+from pykube_control.scheduler.preemption import Candidate, Preemptor
 from pykube_control.scheduler.preemption_actions import carry_out
 from pykube_control.scheduler.queue import pod_key
 
@@ -85,28 +88,47 @@ class PostFilter:
     def release(self, reserved: list[Pod]) -> None:
         self.nominator.release(self.cache.table, reserved)
 
-    def run(self, pod: Pod, filtered: FilterResult) -> str:
-        """Preempt for a pod that no node fits; return the "preemption: ..." text, "" when a node was nominated."""
+    def run(
+        self,
+        pod: Pod,
+        filtered: FilterResult,
+        *,
+        spread_selectors: Selectors = None,
+        volume_conflicts: NDArray[np.int8] | None = None,
+    ) -> str:
+        """Preempt for a pod that no node fits; return the "preemption: ..." text, "" when a node was nominated.
+
+        spread_selectors and volume_conflicts are those the failed cycle
+        filtered with, so the simulation sees the same constraints.
+        """
         if not self.budgets.has_synced:
             return BUDGETS_NOT_SYNCED
         key = pod_key(pod)
         namespace = (pod.get("metadata") or {}).get("namespace") or "default"
         budgets = [budget for budget in self.budgets.store.list() if budget["metadata"].get("namespace") == namespace]
-        outcome = self.preemptor.preempt(
-            pod, filtered, budgets, victims_pending=self.nominator.victims_pending(key, self.cache.table)
+        compiled = self.preemptor.scheduler.compile(
+            pod, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts
         )
+        outcome = self.preemptor.preempt(
+            pod, filtered, budgets,
+            compiled=compiled, victims_pending=self.nominator.victims_pending(key, self.cache.table),
+        )  # fmt: skip
         candidate = outcome.candidate
         if candidate is None:
             return outcome.message
         displaced = self.nominator.nominate(pod, candidate.node, candidate.victims)
         self.preemptions += 1
-        task = asyncio.ensure_future(
-            carry_out(self.client, self.recorder, self.scheduler_name, pod, candidate, displaced)
-        )
+        task = asyncio.ensure_future(self._carry_out(pod, candidate, displaced))
         task.set_name(f"preempt-{key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return ""
+
+    async def _carry_out(self, pod: Pod, candidate: Candidate, displaced: list[Pod]) -> None:
+        if not await carry_out(self.client, self.recorder, self.scheduler_name, pod, candidate, displaced):
+            # The victims that remain would keep the pod waiting for them forever.
+            log.warning("preemption incomplete, dropping the nomination pod=%s node=%s", pod_key(pod), candidate.node)
+            self.nominator.remove(pod_key(pod))
 
     # --- informer events ---------------------------------------------------------------------
 

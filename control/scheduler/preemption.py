@@ -149,12 +149,15 @@ class Preemptor:
         filtered: FilterResult,
         budgets: Sequence[Mapping[str, Any]],
         *,
+        compiled: PodArrays | None = None,
         victims_pending: bool = False,
     ) -> PreemptionOutcome:
         """Pick the best candidate node and its victims for a pod that no node fits.
 
         victims_pending is True while the pod's earlier victims are still on
         their node, so the pod waits for them instead of preempting again.
+        compiled is the pod as the failed cycle compiled it; by default it is
+        compiled without spread selectors and volume conflicts.
         """
         if (pod.get("spec") or {}).get("preemptionPolicy") == "Never":
             return PreemptionOutcome(None, f"preemption: {NEVER_POLICY}")
@@ -162,7 +165,8 @@ class Preemptor:
             return PreemptionOutcome(None, f"preemption: {VICTIMS_TERMINATING}")
 
         table = self.scheduler.table
-        compiled = self.scheduler.compile(pod)
+        if compiled is None:
+            compiled = self.scheduler.compile(pod)
         candidates: list[Candidate] = []
         reasons: list[tuple[str, ...]] = []
         for row, name in enumerate(filtered.node_names):

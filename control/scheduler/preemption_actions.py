@@ -46,14 +46,19 @@ async def carry_out(
     preemptor: Pod,
     candidate: Candidate,
     displaced: Sequence[Pod],
-) -> None:
-    """Nominate the preemptor on the candidate node, clear displaced nominations and delete the victims."""
+) -> bool:
+    """Nominate the preemptor on the candidate node, clear displaced nominations and delete the victims.
+
+    Return False when a victim could not be deleted, so the caller can drop
+    the nomination and let the preemptor search again.
+    """
     await _set_nominated_node(client, preemptor, candidate.node)
     for pod in displaced:
         await _set_nominated_node(client, pod, None)
     preemptor_uid = (preemptor.get("metadata") or {}).get("uid")
-    for victim in candidate.victims:
-        await _evict(client, recorder, scheduler_name, victim, f"Preempted by pod {preemptor_uid} on node {candidate.node}")
+    message = f"Preempted by pod {preemptor_uid} on node {candidate.node}"
+    deleted = [await _evict(client, recorder, scheduler_name, victim, message) for victim in candidate.victims]
+    return all(deleted)
 
 
 async def _set_nominated_node(client: APIClient, pod: Pod, node: str | None) -> None:
@@ -67,7 +72,8 @@ async def _set_nominated_node(client: APIClient, pod: Pod, node: str | None) -> 
         log.warning("nominated node not written pod=%s node=%s error=%s", pod_key(pod), node, error)
 
 
-async def _evict(client: APIClient, recorder: EventRecorder, scheduler_name: str, victim: Pod, message: str) -> None:
+async def _evict(client: APIClient, recorder: EventRecorder, scheduler_name: str, victim: Pod, message: str) -> bool:
+    """Mark and delete one victim; return False when the delete failed (a victim already gone counts as deleted)."""
     metadata = victim.get("metadata") or {}
     name, namespace = metadata["name"], metadata.get("namespace")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -86,9 +92,10 @@ async def _evict(client: APIClient, recorder: EventRecorder, scheduler_name: str
         )  # fmt: skip
         await client.delete(PODS, name, namespace=namespace, precondition_uid=metadata.get("uid"))
     except NotFound:
-        return
+        return True
     except (APIError, APIConnectionError) as error:
         log.warning("preemption victim not deleted pod=%s error=%s", pod_key(victim), error)
-        return
-    log.info("preemption victim deleted pod=%s %s", pod_key(victim), message)
+        return False
+    log.info("preemption victim deleted pod=%s message=%r", pod_key(victim), message)
     await recorder.record(victim, "Normal", "Preempted", message)
+    return True
