@@ -9,6 +9,10 @@ DEL deletes the veth pair and frees the address, and succeeds when
 either is already gone, because containerd 1.6 calls DEL twice (the
 second time with no network namespace). The node-wide parts (bridge,
 table, routes) stay, because other pods use them.
+
+NOTE: IPv4 only. The plugin takes no runtimeConfig capabilities (port
+mappings, bandwidth) and returns no DNS settings, which the runtime's
+own resolv.conf handling covers.
 """
 
 from __future__ import annotations

@@ -122,6 +122,8 @@ class IPAM:
     def reconcile(self, live_container_ids: Iterable[str], *, min_age: float = RECONCILE_MIN_AGE_SECONDS) -> list[IPv4Address]:
         """Free the allocations of containers not in ``live_container_ids``.
 
+        containerd passes the sandbox id as CNI_CONTAINERID, so the node
+        agent passes the ids of every sandbox CRI lists, ready or not.
         Allocations younger than ``min_age`` seconds are kept, because their
         ADD may still be running. Returns the freed addresses.
         """
