@@ -57,3 +57,11 @@ def test_writer_mode_change(tmp_path: Path) -> None:
 def test_writer_invalid_path(tmp_path: Path, path: str) -> None:
     with pytest.raises(VolumeError, match="invalid file path"):
         write_payload("v", tmp_path, {path: (b"x", 0o644)})
+
+
+def test_writer_fs_group(tmp_path: Path) -> None:
+    assert write_payload("v", tmp_path, {"a": (b"1", 0o400)}, fs_group=4321)
+    target = os.path.realpath(tmp_path / "a")
+    assert os.stat(target).st_gid == 4321
+    assert os.stat(target).st_mode & 0o777 == 0o440
+    assert not write_payload("v", tmp_path, {"a": (b"1", 0o400)}, fs_group=4321)

@@ -269,3 +269,28 @@ async def test_refresh_loop_rewrites(manager: VolumeManager, client: APIClient) 
         with contextlib.suppress(asyncio.CancelledError):
             await loop
     assert (path / "app.yaml").read_text() == "x: 2"
+
+
+async def test_fs_group_ownership(manager: VolumeManager, client: APIClient) -> None:
+    await create_config(client, {"app.yaml": "x: 1"})
+    pod = pod_with([
+        {"name": "cfg", "configMap": {"name": "app", "defaultMode": 0o400}},
+        {"name": "scratch", "emptyDir": {}},
+    ])
+    pod["spec"]["securityContext"] = {"fsGroup": 4321}
+    volumes = await manager.setup(pod)
+    config_file = os.path.realpath(volumes.volumes["cfg"].host_path / "app.yaml")
+    scratch = volumes.volumes["scratch"].host_path
+    assert os.stat(config_file).st_gid == 4321
+    assert os.stat(config_file).st_mode & 0o777 == 0o440
+    assert scratch.stat().st_gid == 4321
+    assert scratch.stat().st_mode & 0o2000
+
+    assert await manager.refresh(pod) == []
+
+    current = await client.get(CONFIGMAPS, "app", namespace="default")
+    current["data"] = {"app.yaml": "x: 2"}
+    await client.update(CONFIGMAPS, current, namespace="default")
+    assert await manager.refresh(pod) == ["cfg"]
+    refreshed = os.path.realpath(volumes.volumes["cfg"].host_path / "app.yaml")
+    assert os.stat(refreshed).st_gid == 4321

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from pykube_control.agent.volumes.errors import VolumeError
+from pykube_control.agent.volumes.ownership import READ_ONLY_BITS, apply_fs_group
 from pykube_control.agent.volumes.payload import Payload
 
 log = logging.getLogger("pykube.agent.volumes")
@@ -31,17 +32,20 @@ DATA_LINK = "..data"
 DATA_LINK_TMP = "..data_tmp"
 
 
-def write_payload(volume: str, directory: Path, payload: Payload) -> bool:
+def write_payload(volume: str, directory: Path, payload: Payload, *, fs_group: int | None = None) -> bool:
     """Make ``directory`` show exactly ``payload``; return False when it already did (nothing written).
 
-    Raise VolumeError for a path that is absolute, contains "..", or starts
-    with ".." (the names reserved for the version directories).
+    With ``fs_group``, the files get that group and group read, as
+    ``ownership.apply_fs_group`` gives read-only volumes. Raise VolumeError
+    for a path that is absolute, contains "..", or starts with ".." (the
+    names reserved for the version directories).
     """
     for path in payload:
         check_payload_path(volume, path)
     directory.mkdir(parents=True, exist_ok=True)
     old_version = _current_version(directory)
-    if old_version is not None and _same_content(directory / old_version, payload):
+    group_bits = READ_ONLY_BITS if fs_group is not None else 0
+    if old_version is not None and _same_content(directory / old_version, payload, group_bits):
         return False
 
     new_version = _new_version_dir(directory)
@@ -59,6 +63,8 @@ def write_payload(volume: str, directory: Path, payload: Payload) -> bool:
     _update_visible_links(directory, {PurePosixPath(path).parts[0] for path in payload})
     if old_version is not None and old_version != new_version:
         shutil.rmtree(directory / old_version, ignore_errors=True)
+    if fs_group is not None:
+        apply_fs_group(directory, fs_group, readonly=True)
     log.info("wrote volume files volume=%s directory=%s files=%d", volume, directory, len(payload))
     return True
 
@@ -77,7 +83,7 @@ def _current_version(directory: Path) -> str | None:
         return None
 
 
-def _same_content(version_dir: Path, payload: Payload) -> bool:
+def _same_content(version_dir: Path, payload: Payload, group_bits: int) -> bool:
     existing: set[str] = set()
     for root, _, files in os.walk(version_dir):
         for name in files:
@@ -86,7 +92,7 @@ def _same_content(version_dir: Path, payload: Payload) -> bool:
         return False
     for path, (content, mode) in payload.items():
         target = version_dir / path
-        if target.read_bytes() != content or (target.stat().st_mode & 0o7777) != mode:
+        if target.read_bytes() != content or (target.stat().st_mode & 0o7777) != mode | group_bits:
             return False
     return True
 

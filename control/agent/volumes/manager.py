@@ -14,9 +14,11 @@ mount point under the pod directory (read from /proc/self/mountinfo),
 checks that none is left, and only then removes the directory. The removal
 walk also stops at any directory on another filesystem (``safe_remove``).
 
-Differences from Kubernetes: fsGroup ownership, SELinux labels and
-emptyDir sizeLimit on disk (which the kubelet enforces by eviction) are
-not applied.
+With ``spec.securityContext.fsGroup`` set, volume files get that group
+(``ownership``), after each write of API-backed files too.
+
+Differences from Kubernetes: SELinux labels and emptyDir sizeLimit on disk
+(which the kubelet enforces by eviction) are not applied.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pykube_control.agent.volumes.downward import downward_payload
 from pykube_control.agent.volumes.errors import VolumeError
 from pykube_control.agent.volumes.gitrepo import clone_repository
 from pykube_control.agent.volumes.hostpath import prepare_host_path
+from pykube_control.agent.volumes.ownership import apply_fs_group
 from pykube_control.agent.volumes.payload import Payload, configmap_payload, projected_payload, secret_payload
 from pykube_control.agent.volumes.safe_remove import MountedDirectoryError, remove_tree
 from pykube_control.client.api import APIClient
@@ -201,7 +204,11 @@ class VolumeManager:
             if kind in TMPFS_KINDS:
                 self._mount_tmpfs(name, directory, None, API_DATA_MODE)
             await self._write_api_data(pod, name, kind, source, directory)
-        return PreparedVolume(name, kind, directory, kind in API_DATA_KINDS)
+        readonly = kind in API_DATA_KINDS
+        if not readonly:
+            # API-backed volumes get their group from write_payload on every write.
+            await self._apply_fs_group(pod, directory, readonly)
+        return PreparedVolume(name, kind, directory, readonly)
 
     async def _prepare_empty_dir(self, name: str, source: Object, directory: Path) -> None:
         if source.get("medium") == "Memory":
@@ -220,9 +227,14 @@ class VolumeManager:
             raise VolumeError(name, f"{error}; the node agent needs CAP_SYS_ADMIN to mount tmpfs") from None
         log.info("mounted tmpfs volume=%s path=%s size_bytes=%s", name, directory, size)
 
+    async def _apply_fs_group(self, pod: Object, directory: Path, readonly: bool) -> None:
+        group = _fs_group(pod)
+        if group is not None:
+            await asyncio.to_thread(apply_fs_group, directory, group, readonly=readonly)
+
     async def _write_api_data(self, pod: Object, name: str, kind: str, source: Object, directory: Path) -> bool:
         payload = await self._payload(pod, name, kind, source)
-        return await asyncio.to_thread(write_payload, name, directory, payload)
+        return await asyncio.to_thread(write_payload, name, directory, payload, fs_group=_fs_group(pod))
 
     async def _payload(self, pod: Object, name: str, kind: str, source: Object) -> Payload:
         namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
@@ -253,6 +265,11 @@ class VolumeManager:
             return None
         except APIError as error:
             raise VolumeError(volume, f'cannot read {kind} "{namespace}/{object_name}": {error}') from None
+
+
+def _fs_group(pod: Object) -> int | None:
+    group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    return None if group is None else int(group)
 
 
 def _volume_kind(volume: Object) -> str:
