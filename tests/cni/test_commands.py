@@ -249,6 +249,30 @@ def test_failed_add_releases_address(node: Node) -> None:
     assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
 
 
+def test_repeated_add_keeps_pod(node: Node) -> None:
+    pod = node.new_pod()
+    first = node.add("c1", pod).output
+
+    again = node.plugin("ADD", container_id="c1", netns=pod)
+
+    assert again.output["code"] == 100
+    assert [a.address for a in IPAM.for_network(node.config).allocations()] == [node_address(first)]
+    assert node.ping(pod, "10.250.1.1")
+
+
+def test_del_with_stale_netns_path(node: Node, tmp_path: Path) -> None:
+    pod = node.new_pod()
+    node.add("c1", pod)
+    stale = tmp_path / "not-a-netns"
+    stale.write_text("")
+
+    result = node.plugin("DEL", container_id="c1", netns=str(stale))
+
+    assert (result.returncode, result.output) == (0, None)
+    assert node.host_exec(["ip", "link", "show", "dev", host_veth_name("c1", "eth0")], check=False).returncode != 0
+    assert IPAM.for_network(node.config).allocations() == []
+
+
 def test_add_missing_netns(node: Node) -> None:
     result = node.plugin("ADD", container_id="c1", netns="/var/run/netns/pkcni-does-not-exist")
     assert result.output["code"] == 3
