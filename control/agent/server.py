@@ -104,6 +104,8 @@ class AgentServer:
         self.allowed_users = frozenset(allowed_users)
         self.allowed_groups = frozenset(allowed_groups)
         self.poll_interval = poll_interval
+        self.active_streams = 0
+        """Log responses being sent now; a follow stream ends when its client disconnects."""
         self._runner: web.AppRunner | None = None
 
     def application(self) -> web.Application:
@@ -166,13 +168,15 @@ class AgentServer:
 
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
+        self.active_streams += 1
         try:
             async for chunk in read_log(path, options, running=running, poll_interval=self.poll_interval):
                 await response.write(chunk)
+            await response.write_eof()
         except (ConnectionResetError, FileNotFoundError) as error:
             log.info("log stream ended pod=%s/%s container=%s error=%s", namespace, pod, container, error)
-            return response
-        await response.write_eof()
+        finally:
+            self.active_streams -= 1
         return response
 
 

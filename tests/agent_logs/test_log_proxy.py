@@ -91,10 +91,17 @@ async def test_kubectl_logs_follow(cluster: Cluster) -> None:
         assert await asyncio.wait_for(process.stdout.readline(), KUBECTL_TIMEOUT) == b"second\n"
         cluster.write("app", 0, ["third"], start=2)
         assert await asyncio.wait_for(process.stdout.readline(), KUBECTL_TIMEOUT) == b"third\n"
+        assert cluster.agent.active_streams == 1
     finally:
         if process.returncode is None:
             process.kill()
         await process.wait()
+    # The API server notices the closed connection and closes its stream to the agent.
+    for _ in range(200):
+        if cluster.agent.active_streams == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert cluster.agent.active_streams == 0
 
 
 async def test_kubectl_previous_missing(cluster: Cluster) -> None:
