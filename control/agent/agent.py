@@ -127,12 +127,17 @@ class NodeAgent:
         self.informer.add_handlers(self._on_add, self._on_update, self._on_delete)
         self.node_informer: Informer | None = None
         if network is not None:
-            self.node_informer = Informer(client, NODES)
-            self.node_informer.add_handlers(self._on_node, self._on_node_update, self._on_node_delete)
+            self.use_network(network)
         self.lease: LeaseRenewer | None = None
         self._fingerprints: dict[str, tuple[Any, ...]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._runtime_ready = (False, "container runtime status not checked yet")
+
+    def use_network(self, network: NodeNetwork) -> None:
+        """Keep routes and pod IPs of ``network``; call before ``start`` (the podCIDR may be known only after ``register``)."""
+        self.network = network
+        self.node_informer = Informer(self.client, NODES)
+        self.node_informer.add_handlers(self._on_node, self._on_node_update, self._on_node_delete)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -249,6 +254,11 @@ class NodeAgent:
                 worker.rejection = (rejection.reason, rejection.message)
         self.workers[uid] = worker
         worker.start()
+
+    def container_running(self, namespace: str, pod_name: str, container_name: str) -> bool:
+        """Return True when the named container of a pod of this node runs (``kubectl logs -f`` ends otherwise)."""
+        key = f"{namespace}/{pod_name}"
+        return any(w.key == key and w.is_running(container_name) for w in self.workers.values())
 
     def _needs_admission(self, pod: Object) -> bool:
         """Return False for pods admitted before (they run or ran here) and for pods being deleted."""

@@ -363,6 +363,11 @@ class PodWorker:
                 continue
             self._start_probes(specs[instance.name], container_id, instance.started_at / NANOS)
 
+    def is_running(self, container_name: str) -> bool:
+        """Return True when the newest instance of the container was running at the last observation."""
+        latest = self._latest(container_name)
+        return latest is not None and latest.running
+
     def _latest(self, name: str) -> Instance | None:
         group = self._instances.get(name)
         return group[-1] if group else None

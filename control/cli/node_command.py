@@ -1,4 +1,9 @@
-"""`pykube node`: run a node agent in the foreground; for now only the fake (hollow node) runtime."""
+"""`pykube node`: run a node agent in the foreground.
+
+``--runtime cri`` (the default) runs this machine's pods as containers
+through containerd (see node_cri.py); ``--runtime fake`` registers hollow
+nodes that report pods Running without running them.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,38 @@ from pykube_control.agent.fake_status import MAX_NODES
     "--kubeconfig",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="KUBECONFIG",
-    help="Kubeconfig of the API server (default: $KUBECONFIG, then ~/.kube/config).",
+    help="Kubeconfig of the API server (default: $KUBECONFIG, then <data-dir>/kubeconfig for cri, then ~/.kube/config).",
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["fake"]),
-    required=True,
-    help="Container runtime; fake registers hollow nodes that report pods Running without running them.",
+    type=click.Choice(["cri", "fake"]),
+    default="cri",
+    show_default=True,
+    help="Container runtime: cri runs pods through containerd; fake registers hollow nodes that run nothing.",
 )
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="State of the cri runtime: containerd, pod volumes, logs, CNI. [default: /var/lib/pykube as root]")
+@click.option("--node-name", default=None, help="Name of the Node (cri). [default: the host name]")
+@click.option("--node-ip", default=None, help="InternalIP of the Node (cri). [default: the address of the default route]")
+@click.option("--pod-cidr", default=None, help="Pod CIDR of the Node (cri). [default: spec.podCIDR from node IPAM]")
+@click.option("--cluster-cidr", default="10.244.0.0/16", show_default=True,
+              help="CIDR of all pods of the cluster (cri); traffic leaving it is masqueraded.")
+@click.option("--max-pods", type=click.IntRange(1, 1000), default=110, show_default=True, help="Pod capacity of the Node (cri).")
+@click.option("--kube-reserved", default="", metavar="NAME=QUANTITY,...",
+              help="Resources kept for pykube's daemons, e.g. cpu=100m,memory=256Mi (cri).")
+@click.option("--system-reserved", default="", metavar="NAME=QUANTITY,...",
+              help="Resources kept for the operating system, e.g. cpu=100m,memory=256Mi (cri).")
+@click.option("--allow-privileged", is_flag=True, help="Allow privileged containers (cri).")
+@click.option("--cluster-dns", "cluster_dns", multiple=True, metavar="IP",
+              help="DNS server for pods with dnsPolicy ClusterFirst (cri); repeatable. [default: the node's resolv.conf]")
+@click.option("--ip-forward/--no-ip-forward", default=True, show_default=True,
+              help="Let the CNI plugin set net.ipv4.ip_forward=1, which pod traffic between nodes needs (cri).")
+@click.option("--port", type=click.IntRange(0, 65535), default=10250, show_default=True,
+              help="Port of the agent's HTTPS endpoint for kubectl logs (cri); 0 picks a free one.")
+@click.option("--cgroup-parent", default="/pykube", show_default=True,
+              help="Cgroup under which containerd puts every pod's containers (cri).")
+@click.option("--netns", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True,
+              help="Network namespace file of the node when the agent runs outside it (tests); probes and routes act there.")
 @click.option("--count", type=click.IntRange(1, MAX_NODES), default=1, show_default=True, help="Hollow nodes to register.")
 @click.option("--prefix", default="fake-node-", show_default=True, help="Node name prefix; names end with the node's index.")
 @click.option("--first-index", type=click.IntRange(0, MAX_NODES - 1), default=0, show_default=True,
@@ -39,6 +68,20 @@ from pykube_control.agent.fake_status import MAX_NODES
 def node_command(
     kubeconfig: Path | None,
     runtime: str,
+    data_dir: Path | None,
+    node_name: str | None,
+    node_ip: str | None,
+    pod_cidr: str | None,
+    cluster_cidr: str,
+    max_pods: int,
+    kube_reserved: str,
+    system_reserved: str,
+    allow_privileged: bool,
+    cluster_dns: tuple[str, ...],
+    ip_forward: bool,
+    port: int,
+    cgroup_parent: str,
+    netns: Path | None,
     count: int,
     prefix: str,
     first_index: int,
@@ -51,6 +94,17 @@ def node_command(
 ) -> None:
     """Register nodes and run the pods bound to them."""
     import uvloop
+
+    if runtime == "cri":
+        from pykube_control.cli.node_cri import run_cri_command
+
+        run_cri_command(
+            kubeconfig=kubeconfig, data_dir=data_dir, node_name=node_name, node_ip=node_ip, pod_cidr=pod_cidr,
+            cluster_cidr=cluster_cidr, max_pods=max_pods, reserved=(kube_reserved, system_reserved),
+            allow_privileged=allow_privileged, cluster_dns=cluster_dns, ip_forward=ip_forward, port=port,
+            cgroup_parent=cgroup_parent, netns=netns, labels=labels, lease_interval=lease_interval, log_level=log_level,
+        )  # fmt: skip
+        return
 
     from pykube_control.agent.fake import FakeNodes
     from pykube_control.client.api import APIClient

@@ -84,16 +84,17 @@ class NodeEnv:
     cgroup_parent: str
 
     @property
+    def data_dir(self) -> Path:
+        """The node's data directory, laid out as `pykube node --data-dir` expects it (containerd and CNI inside)."""
+        return self.directory / "node"
+
+    @property
     def cni_bin_dir(self) -> Path:
-        return self.directory / "cni" / "bin"
+        return self.data_dir / "cni" / "bin"
 
     @property
     def cni_conf_dir(self) -> Path:
-        return self.directory / "cni" / "net.d"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.directory / "agent"
+        return self.data_dir / "cni" / "net.d"
 
     async def run_in_netns(self, *command: str, timeout: float = 10.0) -> tuple[int, str]:
         """Run ``command`` inside the node's namespace; return its exit code and output."""
@@ -142,12 +143,13 @@ async def node_env(node_ip: str = "192.168.240.1", *, with_dummy: bool = True) -
     cri: CRIClient | None = None
     try:
         _create_netns(netns, node_ip, with_dummy)
+        data_dir = directory / "node"
         containerd = ManagedContainerd(
-            directory / "ctd", cni_bin_dir=directory / "cni" / "bin", cni_conf_dir=directory / "cni" / "net.d",
+            data_dir, cni_bin_dir=data_dir / "cni" / "bin", cni_conf_dir=data_dir / "cni" / "net.d",
             binary=str(_write_wrapper(directory, netns)),
         )  # fmt: skip
-        (directory / "cni" / "bin").mkdir(parents=True)
-        (directory / "cni" / "net.d").mkdir(parents=True)
+        (data_dir / "cni" / "bin").mkdir(parents=True)
+        (data_dir / "cni" / "net.d").mkdir(parents=True)
         await containerd.start()
         cri = CRIClient(containerd.socket_path, timeout=30.0)
         await import_pause_image(containerd.socket_path, directory, PAUSE_IMAGE)
