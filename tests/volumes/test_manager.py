@@ -294,3 +294,13 @@ async def test_fs_group_ownership(manager: VolumeManager, client: APIClient) -> 
     assert await manager.refresh(pod) == ["cfg"]
     refreshed = os.path.realpath(volumes.volumes["cfg"].host_path / "app.yaml")
     assert os.stat(refreshed).st_gid == 4321
+
+
+async def test_refresh_skips_unmounted_secret(manager: VolumeManager, client: APIClient, pods_dir: Path) -> None:
+    await create_secret(client)
+    uid = new_uid()
+    pod = pod_with([{"name": "s", "secret": {"secretName": "creds"}}], uid)
+    directory = manager.volume_dir(uid, "secret", "s")
+    directory.mkdir(parents=True)
+    assert await manager.refresh(pod) == []
+    assert list(directory.iterdir()) == []

@@ -119,6 +119,9 @@ class VolumeManager:
             directory = self.volume_dir(uid, kind, name)
             if not directory.is_dir():
                 continue
+            if kind in TMPFS_KINDS and not kernel_mounts.is_mount_point(directory):
+                # Not set up yet (or torn down): writing now would put secret bytes on the disk.
+                continue
             try:
                 if await self._write_api_data(pod, name, kind, volume[kind], directory):
                     changed.append(name)
