@@ -141,6 +141,41 @@ async def test_preempted_event_recorded(client: APIClient, small_nodes: FakeNode
     assert event["message"] == f"Preempted by pod {urgent['metadata']['uid']} on node {NODE_A}"
 
 
+async def test_preemptor_waits_for_victim(client: APIClient, small_nodes: FakeNodes, classes: None) -> None:
+    await fill_both_nodes(client)
+    # The finalizer keeps the deleted victim in the store, so its condition can be read.
+    await client.patch(PODS, "low-a", {"metadata": {"finalizers": ["pykube.test/hold"]}}, namespace="default")
+
+    async with scheduling(client):
+        await client.create(PODS, make_pod("urgent", cpu="1", priority_class_name="high"))
+
+        async def nominated() -> bool:
+            return (await get_pod(client, "urgent")).get("status", {}).get("nominatedNodeName") == NODE_A
+
+        await wait_until(nominated, what="pod urgent nominated on node A")
+
+        async def victim_marked() -> bool:
+            return condition(await get_pod(client, "low-a"), "DisruptionTarget") is not None
+
+        await wait_until(victim_marked, what="DisruptionTarget on pod low-a")
+        victim = await get_pod(client, "low-a")
+        waiting_node = await node_of(client, "urgent")
+        await client.patch(PODS, "low-a", {"metadata": {"finalizers": None}}, namespace="default")
+
+        async def bound() -> bool:
+            return await node_of(client, "urgent") is not None
+
+        await wait_until(bound, what="pod urgent bound after its victim is gone")
+
+    target = condition(victim, "DisruptionTarget")
+    assert target is not None
+    assert target["reason"] == "PreemptionByScheduler"
+    assert target["message"] == "default-scheduler: preempting to accommodate a higher priority pod"
+    assert victim["metadata"].get("deletionTimestamp")
+    assert waiting_node is None
+    assert await node_of(client, "urgent") == NODE_A
+
+
 async def test_budget_steers_node_choice(client: APIClient, small_nodes: FakeNodes, classes: None) -> None:
     await run_bound(client, "guarded-1", NODE_A, "low", {"app": "guarded"})
     await run_bound(client, "guarded-2", NODE_A, "low", {"app": "guarded"})
