@@ -16,6 +16,7 @@ kubelet's layout; the pod worker may provide one that knows its containers.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
@@ -33,6 +34,9 @@ APISERVER_CLIENT_USER = "kube-apiserver-kubelet-client"
 """The user name in the client certificate the API server presents to node agents."""
 
 ADMIN_GROUP = "system:masters"
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+"""Namespace, pod and container names (DNS-1123, dots allowed for pod names); rules out "..", "/" and globs."""
 
 
 class LogUnavailable(Exception):
@@ -154,6 +158,9 @@ class AgentServer:
 
     async def _container_logs(self, request: web.Request) -> web.StreamResponse:
         namespace, pod, container = (request.match_info[key] for key in ("namespace", "pod", "container"))
+        for name in (namespace, pod, container):
+            if not _NAME.fullmatch(name):
+                return web.Response(status=400, text=f"invalid name {name!r}: expected a DNS-1123 label such as web-0")
         try:
             options, previous = parse_log_query(request.query)
             path = self.logs.log_path(namespace, pod, container, previous)

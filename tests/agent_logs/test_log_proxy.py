@@ -245,3 +245,20 @@ async def test_log_node_without_endpoint(cluster: Cluster) -> None:
     status, body = await raw_log(cluster, "on-bare", "")
     assert status == 503
     assert json.loads(body)["message"].startswith('node "bare" reports no agent endpoint')
+
+
+@pytest.mark.parametrize(
+    "container",
+    [pytest.param("..", id="dot dot"), pytest.param("%2e%2e", id="encoded dot dot"), pytest.param("a*", id="glob")],
+)
+async def test_agent_rejects_bad_names(cluster: Cluster, tmp_path: Path, container: str) -> None:
+    # A log file one level up, which a container name of ".." would reach.
+    cluster.logs_dir.mkdir(parents=True, exist_ok=True)
+    (cluster.logs_dir / "0.log").write_bytes(format_entry(time.time_ns(), "stdout", b"secret"))
+    cluster.write("app", 0, ["app output"])
+    ca = certs.load_ca(certs.PKI(cluster.ca_file.parent))
+    context = agent_client_context(ca.issue_client_certificate("kube-apiserver-kubelet-client"), tmp_path)
+    url = f"https://127.0.0.1:{cluster.agent_port}/containerLogs/default/{cluster.pod}/{container}"
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as response:
+        assert response.status in (400, 404)
+        assert "secret" not in await response.text()
