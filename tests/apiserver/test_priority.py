@@ -122,6 +122,12 @@ async def test_matching_priority_accepted(client: APIClient) -> None:
     assert created["spec"]["priority"] == 1000
 
 
+async def test_policy_kept_without_class(client: APIClient) -> None:
+    created = await client.create(PODS, pod("web", preemptionPolicy="Never"), namespace="default")
+
+    assert created["spec"]["preemptionPolicy"] == "Never"
+
+
 async def test_mismatched_policy_rejected(client: APIClient) -> None:
     await client.create(PRIORITY_CLASSES, priority_class("batch", 10))
 

@@ -77,9 +77,6 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
             spec["priorityClassName"] = priority_class["metadata"]["name"]
 
     value = DEFAULT_PRIORITY if priority_class is None else int(priority_class.get("value") or 0)
-    policy = DEFAULT_PREEMPTION_POLICY
-    if priority_class is not None:
-        policy = priority_class.get("preemptionPolicy") or DEFAULT_PREEMPTION_POLICY
 
     sent_priority = spec.get("priority")
     if sent_priority is not None and sent_priority != value and not (sent_priority == DEFAULT_PRIORITY and not name):
@@ -89,6 +86,11 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
             request.resource,
             request.name,
         )
+    spec["priority"] = value
+    if priority_class is None:
+        # Without a class, the pod keeps the policy it sent or was defaulted to.
+        return
+    policy = priority_class.get("preemptionPolicy") or DEFAULT_PREEMPTION_POLICY
     sent_policy = spec.get("preemptionPolicy")
     if sent_policy is not None and sent_policy != policy and sent_policy != DEFAULT_PREEMPTION_POLICY:
         raise forbidden(
@@ -97,7 +99,6 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
             request.resource,
             request.name,
         )
-    spec["priority"] = value
     spec["preemptionPolicy"] = policy
 
 
