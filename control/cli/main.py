@@ -9,6 +9,7 @@ from pykube_control.cli.apiserver_command import apiserver_command
 from pykube_control.cli.controller_manager_command import controller_manager_command
 from pykube_control.cli.images_command import images_group
 from pykube_control.cli.node_command import node_command
+from pykube_control.cli.proxy_command import proxy_command
 from pykube_control.cli.up_command import down_command, up_command
 from pykube_control.cli.scheduler_command import scheduler_command
 from pykube_control.cli.store_commands import store_group
@@ -38,6 +39,7 @@ cli.add_command(node_command)
 cli.add_command(up_command)
 cli.add_command(down_command)
 cli.add_command(images_group)
+cli.add_command(proxy_command)
 
 
 def main() -> None:
