@@ -91,7 +91,7 @@ def up_command(
         runtime=runtime,
         fake_nodes=fake_nodes,
         node_name=(node_name or socket.gethostname()).lower(),
-        node_ip=node_ip,
+        node_ip=node_ip or (_default_node_ip() if runtime == "cri" else None),
         proxy=(runtime == "cri") if proxy is None else proxy,
         log_level=log_level,
     )
@@ -183,6 +183,12 @@ def _configure_logging(log_dir: Path, level: str) -> None:
     for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
+
+
+def _default_node_ip() -> str:
+    from pykube_control.cli.node_cri import default_node_ip
+
+    return default_node_ip()
 
 
 def _alive(pid: int) -> bool:

@@ -78,6 +78,9 @@ def components(options: UpOptions) -> list[Component]:
     ]  # fmt: skip
     if options.etcd_endpoints:
         apiserver += ["--etcd-endpoints", options.etcd_endpoints]
+    if options.node_ip:
+        # Pods reach the API server through the `kubernetes` Service, whose endpoint is this address.
+        apiserver += ["--advertise-address", options.node_ip]
     result = [
         Component("apiserver", pykube_argv(*apiserver), ready=apiserver_ready(options.local_url), stop_grace=10),
         Component("controller-manager", pykube_argv("controller-manager", *kubeconfig, *level)),

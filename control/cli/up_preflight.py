@@ -50,8 +50,8 @@ REQUIRED_TOOLS = {
 }
 """Executables the real node needs, with the Debian package that provides each."""
 
-MIN_INOTIFY_INSTANCES = 512
-MIN_INOTIFY_WATCHES = 65536
+MIN_INOTIFY_INSTANCES = 128
+MIN_INOTIFY_WATCHES = 8192
 
 
 def check_root(machine: Machine) -> Problem | None:
