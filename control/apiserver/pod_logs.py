@@ -7,7 +7,10 @@ one. The node's address is its InternalIP, else its Hostname, and the port
 is ``status.daemonEndpoints.kubeletEndpoint.Port``. The request goes to the
 agent's ``/containerLogs`` over HTTPS with the API server's own client
 certificate (``auth/kubelet_client.py``), and the body is copied to the
-client as it arrives, so ``kubectl logs -f`` streams.
+client as it arrives, so ``kubectl logs -f`` streams. When the pod status
+already shows that there is no log (a container waiting for its first
+start, or no terminated run for ``previous``), the request fails here with
+the kubelet's message and never reaches the agent.
 
 Differences from Kubernetes: a pod without a node is a 400 error, where
 kube-apiserver returns an empty log, and the node address types tried are
@@ -56,6 +59,7 @@ async def get_log(ctx: APIContext, info: RequestInfo, request: web.Request) -> w
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
         raise bad_request(f"pod {info.name} does not have a host assigned; wait until it is scheduled to a node")
+    _check_container_state(pod, container, query.get("previous", "") in ("true", "1"))
     url = await _agent_url(ctx, node_name, info.namespace, info.name, container, query)
     client_context = ctx.kubelet_client_ssl
     if client_context is None:
@@ -80,6 +84,28 @@ def choose_container(pod: Object, requested: str) -> str:
     if requested not in (*containers, *init_containers, *ephemeral):
         raise bad_request(f"container {requested} is not valid for pod {name}")
     return requested
+
+
+def _check_container_state(pod: Object, container: str, previous: bool) -> None:
+    """Raise 400 with the kubelet's message when the pod status shows no log to read yet.
+
+    A container without a status entry (an agent that has not reported) is
+    passed on to the agent, which then decides.
+    """
+    status = pod.get("status") or {}
+    name = (pod.get("metadata") or {}).get("name")
+    entries = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    entry = next((e for e in entries if e.get("name") == container), None)
+    if entry is None:
+        return
+    if previous:
+        if not (entry.get("lastState") or {}).get("terminated"):
+            raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+        return
+    waiting = (entry.get("state") or {}).get("waiting")
+    if waiting and not (entry.get("lastState") or {}).get("terminated"):
+        reason = waiting.get("reason") or "ContainerCreating"
+        raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
 
 
 def _validate(name: str, query: Mapping[str, str]) -> None:

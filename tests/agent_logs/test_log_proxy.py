@@ -262,3 +262,27 @@ async def test_agent_rejects_bad_names(cluster: Cluster, tmp_path: Path, contain
     async with aiohttp.ClientSession() as session, session.get(url, ssl=context) as response:
         assert response.status in (400, 404)
         assert "secret" not in await response.text()
+
+
+async def set_container_status(cluster: Cluster, status: dict[str, object]) -> None:
+    pod = await cluster.client.get(PODS, cluster.pod, namespace="default")
+    pod["status"]["containerStatuses"] = [
+        {"name": "app", "image": "localhost/busybox:latest", "imageID": "", "ready": False, "restartCount": 0, **status}
+    ]
+    await cluster.client.update_status(PODS, pod, namespace="default")
+
+
+async def test_log_waiting_container(cluster: Cluster) -> None:
+    await set_container_status(cluster, {"state": {"waiting": {"reason": "ContainerCreating"}}})
+    status, body = await raw_log(cluster, cluster.pod, "container=app")
+    assert status == 400
+    assert json.loads(body)["message"] == f'container "app" in pod "{cluster.pod}" is waiting to start: ContainerCreating'
+
+
+async def test_log_previous_from_status(cluster: Cluster) -> None:
+    cluster.write("app", 0, ["old"])
+    cluster.write("app", 1, ["new"])
+    await set_container_status(cluster, {"state": {"running": {"startedAt": "2026-12-04T22:40:01Z"}}})
+    status, body = await raw_log(cluster, cluster.pod, "container=app&previous=true")
+    assert status == 400
+    assert "previous terminated container" in json.loads(body)["message"]
