@@ -34,6 +34,7 @@ from typing import Any
 from pykube_core.quantity import parse_quantity
 
 from pykube_control.cri.proto import api_pb2
+from pykube_control.agent.env import expand
 
 Object = dict[str, Any]
 
@@ -165,11 +166,13 @@ def container_config(
     labels[LABEL_CONTAINER_KIND] = "init" if init else "app"
     security = container.get("securityContext") or {}
     pod_security = spec.get("securityContext") or {}
+    # As the kubelet does, $(NAME) in command and args expands to the container's environment variables.
+    defined = dict(envs)
     return api_pb2.ContainerConfig(
         metadata=api_pb2.ContainerMetadata(name=name, attempt=restart_count),
         image=api_pb2.ImageSpec(image=str(container.get("image"))),
-        command=[str(part) for part in container.get("command") or []],
-        args=[str(part) for part in container.get("args") or []],
+        command=[expand(str(part), defined) for part in container.get("command") or []],
+        args=[expand(str(part), defined) for part in container.get("args") or []],
         working_dir=str(container.get("workingDir") or ""),
         envs=[api_pb2.KeyValue(key=key, value=value) for key, value in envs],
         mounts=[

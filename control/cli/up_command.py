@@ -55,6 +55,7 @@ LOG_DIR = "logs"
 @click.option("--node-name", default=None, help="Name of this machine's Node. [default: the host name]")
 @click.option("--node-ip", default=None, help="Address other nodes reach this one at. [default: the address of the default route]")
 @click.option("--proxy/--no-proxy", default=None, help="Run the Service proxy. [default: with --runtime cri]")
+@click.option("--cgroup-parent", default="/pykube", show_default=True, help="Cgroup under which the node's pods run.")
 @click.option("--keep-pods", is_flag=True, help="Leave pods' containers running when pykube up stops.")
 @click.option(
     "--write-kubeconfig",
@@ -73,6 +74,7 @@ def up_command(
     node_name: str | None,
     node_ip: str | None,
     proxy: bool | None,
+    cgroup_parent: str,
     keep_pods: bool,
     write_kubeconfig: Path | None,
     check_only: bool,
@@ -94,6 +96,7 @@ def up_command(
         node_ip=node_ip or (_default_node_ip() if runtime == "cri" else None),
         proxy=(runtime == "cri") if proxy is None else proxy,
         log_level=log_level,
+        cgroup_parent=cgroup_parent,
     )
     problems = run_checks(Machine(), real_node=runtime == "cri", ports=[(host, port)])
     for problem in problems:

@@ -34,6 +34,7 @@ class UpOptions:
     node_ip: str | None
     proxy: bool
     log_level: str
+    cgroup_parent: str = "/pykube"
 
     @property
     def kubeconfig(self) -> Path:
@@ -97,7 +98,8 @@ def node_args(options: UpOptions) -> list[str]:
     common = ["node", "--kubeconfig", str(options.kubeconfig), "--log-level", options.log_level]
     if options.runtime == "fake":
         return [*common, "--runtime", "fake", "--count", str(options.fake_nodes), "--prefix", f"{options.node_name}-fake-"]
-    args = [*common, "--runtime", "cri", "--data-dir", str(options.data_dir), "--node-name", options.node_name]
+    args = [*common, "--runtime", "cri", "--data-dir", str(options.data_dir), "--node-name", options.node_name,
+            "--cgroup-parent", options.cgroup_parent]  # fmt: skip
     if options.node_ip:
         args += ["--node-ip", options.node_ip]
     return args
