@@ -304,3 +304,16 @@ async def test_refresh_skips_unmounted_secret(manager: VolumeManager, client: AP
     directory.mkdir(parents=True)
     assert await manager.refresh(pod) == []
     assert list(directory.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param({"repository": "--upload-pack=touch /tmp/x"}, id="repository option"),
+        pytest.param({"repository": "file:///nowhere", "revision": "--orphan"}, id="revision option"),
+        pytest.param({"repository": "file:///nowhere", "directory": "../up"}, id="directory escape"),
+    ],
+)
+async def test_git_repo_rejects_options(manager: VolumeManager, source: dict[str, str]) -> None:
+    with pytest.raises(VolumeError, match="gitRepo"):
+        await manager.setup(pod_with([{"name": "code", "gitRepo": source}]))

@@ -27,6 +27,8 @@ async def clone_repository(volume: str, source: dict[str, Any], target: Path, ti
     directory = str(source.get("directory") or "")
     if not repository:
         raise VolumeError(volume, "gitRepo.repository is empty; give a repository URL")
+    if repository.startswith("-") or str(source.get("revision") or "").startswith("-"):
+        raise VolumeError(volume, "gitRepo repository and revision must not start with '-', which git reads as an option")
     if directory.startswith("/") or ".." in PurePosixPath(directory).parts:
         raise VolumeError(volume, f"invalid gitRepo.directory {directory!r}: it must be relative, without '..'")
     target.mkdir(parents=True, exist_ok=True, mode=0o750)
