@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
 import time
 from pathlib import Path
@@ -20,6 +21,9 @@ from pykube_control.client.resource import NODES, PODS
 from tests.agent_logs.conftest import Cluster, create_pod
 
 KUBECTL_TIMEOUT = 30.0
+
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs the kubectl binary on PATH")
 
 
 async def kubectl(cluster: Cluster, *arguments: str) -> tuple[int, str, str]:
@@ -58,6 +62,7 @@ async def raw_log(cluster: Cluster, pod: str, query: str) -> tuple[int, str]:
         pytest.param(("-c", "app", "--tail", "1", "--timestamps"), "2026-12-04T22:40:03Z three\n", id="timestamps"),
     ],
 )
+@needs_kubectl
 async def test_kubectl_logs(cluster: Cluster, arguments: tuple[str, ...], expected: str) -> None:
     cluster.write("app", 0, ["old run"])
     cluster.write("app", 1, ["one", "two", "three"])
@@ -67,6 +72,7 @@ async def test_kubectl_logs(cluster: Cluster, arguments: tuple[str, ...], expect
     assert stdout == expected
 
 
+@needs_kubectl
 async def test_kubectl_single_container(cluster: Cluster) -> None:
     await create_pod(cluster.client, "solo", ["only"], cluster.node)
     solo = await cluster.client.get(PODS, "solo", namespace="default")
@@ -78,6 +84,7 @@ async def test_kubectl_single_container(cluster: Cluster) -> None:
     assert stdout == "to stderr\n"
 
 
+@needs_kubectl
 async def test_kubectl_logs_follow(cluster: Cluster) -> None:
     cluster.write("app", 0, ["first", "second"])
     process = await asyncio.create_subprocess_exec(
@@ -104,6 +111,7 @@ async def test_kubectl_logs_follow(cluster: Cluster) -> None:
     assert cluster.agent.active_streams == 0
 
 
+@needs_kubectl
 async def test_kubectl_previous_missing(cluster: Cluster) -> None:
     cluster.write("app", 0, ["only run"])
     code, _, stderr = await kubectl(cluster, "logs", cluster.pod, "-c", "app", "--previous")
