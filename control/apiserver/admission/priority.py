@@ -13,8 +13,10 @@ On PriorityClass CREATE and UPDATE the plugin allows at most one class with
 globalDefault, and the two system classes cannot be deleted.
 ``ensure_system_priority_classes`` creates them when the server starts.
 
-Classes are read from the store, not the watch cache, because a class
-created a moment before a pod must already apply to it.
+Pods read classes from the watch cache. For a few seconds after a class
+is written they read the store instead (see cache_lag), so a
+class written a moment before a pod already applies to it. The
+globalDefault check always reads the store.
 
 Differences from Kubernetes 1.31: the pod defaults (validation.pod_defaults)
 set spec.priority to 0 and spec.preemptionPolicy to PreemptLowerPriority
@@ -30,6 +32,7 @@ import logging
 from typing import Any
 
 from pykube_control.apiserver import objects, resources, storage
+from pykube_control.apiserver.admission.cache_lag import RECENT_CREATES
 from pykube_control.apiserver.admission.chain import AdmissionRequest
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.status import APIError, forbidden
@@ -72,7 +75,7 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
                 request.name,
             )
     else:
-        priority_class = _global_default(await _list_classes(ctx))
+        priority_class = _global_default(await _list_classes(ctx, fresh=False))
         if priority_class is not None:
             spec["priorityClassName"] = priority_class["metadata"]["name"]
 
@@ -103,6 +106,7 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
 
 
 async def _admit_priority_class(ctx: APIContext, request: AdmissionRequest) -> None:
+    RECENT_CREATES.note(ctx.store, PRIORITY_CLASSES.qualified, "")
     if request.operation == "DELETE":
         if request.name in SYSTEM_PRIORITY_CLASSES:
             raise forbidden(
@@ -114,7 +118,7 @@ async def _admit_priority_class(ctx: APIContext, request: AdmissionRequest) -> N
         return
     if request.obj is None or not request.obj.get("globalDefault"):
         return
-    for existing in await _list_classes(ctx):
+    for existing in await _list_classes(ctx, fresh=True):
         other = existing["metadata"]["name"]
         if existing.get("globalDefault") and other != request.name:
             raise forbidden(
@@ -134,6 +138,10 @@ def _global_default(classes: list[Object]) -> Object | None:
 
 
 async def _read_class(ctx: APIContext, name: str) -> Object | None:
+    cached = ctx.cache(PRIORITY_CLASSES).objects.get(storage.object_key(PRIORITY_CLASSES, None, name))
+    if cached is not None and not cached[0].get("metadata", {}).get("deletionTimestamp"):
+        return cached[0]
+    # The cache may lag a class created a moment ago; the store is the truth.
     try:
         obj, _ = await ctx.read(PRIORITY_CLASSES, None, name)
     except APIError as error:
@@ -145,7 +153,10 @@ async def _read_class(ctx: APIContext, name: str) -> Object | None:
     return obj
 
 
-async def _list_classes(ctx: APIContext) -> list[Object]:
+async def _list_classes(ctx: APIContext, *, fresh: bool) -> list[Object]:
+    """Return every PriorityClass, from the store when ``fresh`` or after a recent class write, else the cache."""
+    if not fresh and not RECENT_CREATES.is_recent(ctx.store, PRIORITY_CLASSES.qualified, ""):
+        return ctx.cached_objects(PRIORITY_CLASSES)
     listed = await ctx.store.list(storage.list_prefix(PRIORITY_CLASSES, None))
     return [storage.decode_kv(kv) for kv in listed.items]
 
