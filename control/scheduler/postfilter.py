@@ -99,7 +99,7 @@ class PostFilter:
         """Preempt for a pod that no node fits; return the "preemption: ..." text, "" when a node was nominated.
 
         spread_selectors and volume_conflicts are those the failed cycle
-        filtered with, so the simulation sees the same constraints.
+        filtered with, so the simulation applies the same constraints.
         """
         if not self.budgets.has_synced:
             return BUDGETS_NOT_SYNCED
