@@ -26,7 +26,7 @@ from pykube_control.cli.config import default_data_dir
 @click.option(
     "--etcd-endpoints",
     envvar="PYKUBE_ETCD_ENDPOINTS",
-    help="Comma-separated etcd host:port list; without it the store is SQLite in the data directory.",
+    help="Comma-separated etcd endpoints (host:port or http://host:port); without it the store is SQLite in the data directory.",
 )
 @click.option("--advertise-address", help="Address clients use to reach this server (default: 127.0.0.1).")
 @click.option("--tls-san", "tls_sans", multiple=True, help="Extra name or IP for the serving certificate; repeatable.")
@@ -64,7 +64,7 @@ def apiserver_command(
         data_dir=data_dir,
         host=host,
         port=port,
-        store_url=f"etcd://{etcd_endpoints}" if etcd_endpoints else None,
+        store_url=_store_url(etcd_endpoints),
         insecure=insecure,
         advertise_address=advertise_address,
         extra_sans=tls_sans,
@@ -89,3 +89,14 @@ def apiserver_command(
         await running.stop()
 
     uvloop.run(main())
+
+
+def _store_url(etcd_endpoints: str | None) -> str | None:
+    from pykube_control.cli.config import parse_etcd_endpoints
+
+    if not etcd_endpoints:
+        return None
+    try:
+        return "etcd://" + parse_etcd_endpoints(etcd_endpoints)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--etcd-endpoints") from None

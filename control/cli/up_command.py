@@ -27,6 +27,7 @@ import click
 
 from pykube_control.cli.config import default_data_dir
 from pykube_control.cli.up_components import UpOptions
+from pykube_control.cli.up_join import print_join_command
 
 log = logging.getLogger("pykube.up")
 
@@ -85,6 +86,13 @@ def up_command(
 
     from pykube_control.cli.up_preflight import Machine, run_checks
 
+    if etcd_endpoints:
+        from pykube_control.cli.config import parse_etcd_endpoints
+
+        try:
+            etcd_endpoints = parse_etcd_endpoints(etcd_endpoints)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--etcd-endpoints") from None
     options = UpOptions(
         data_dir=(data_dir or default_data_dir()).resolve(),
         host=host,
@@ -161,6 +169,7 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
                 click.echo(f"pykube up: merged the admin credentials into {write_kubeconfig}")
             click.echo(f"export KUBECONFIG={options.kubeconfig}")
             click.echo(f"pykube up: logs in {options.data_dir / LOG_DIR}; stop with Ctrl-C or `pykube down`")
+            await print_join_command(options)
             await stopped
         else:
             start.cancel()
