@@ -9,7 +9,7 @@ compiles the group's pod once, places the whole group in one kernel call
 and assumes each pod in the NodeTable. Every feasible node is scored.
 
 "native" runs the C++ batch kernel and "py" its pure-Python twin, which
-reruns the whole cycle per pod; the py rounds place one group of 3 pods,
+reruns the whole cycle per pod. The py rounds place one group of 3 pods,
 because the twin takes from 0.1 s to several seconds per pod at 5,000
 nodes. The ops/s column counts the whole schedule_batch call; the figure
 kernel_pods_per_s counts only the time inside the kernel, which is what

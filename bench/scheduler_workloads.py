@@ -17,7 +17,7 @@ differ in the pods' constraints:
 - mixed: the groups above in turn.
 
 Pods of one group (GROUP_SIZE of them) are identical apart from their
-names, like the replicas of a ReplicaSet; each group has its own label
+names, like the replicas of a ReplicaSet. Each group has its own label
 value, so the anti-affinity and affinity terms select one group.
 """
 

@@ -5,7 +5,7 @@ score plugin, so the kernel can place them together and give the same
 nodes as one cycle each (pykube_core's Scheduler.schedule_batch). The
 signature covers everything a plugin reads: the namespace, the labels and
 the whole spec. Replicas of one ReplicaSet differ only in their names and
-uids, so they share one signature; pods that differ in anything else never
+uids, so they share one signature. Pods that differ in anything else never
 do, even where the difference would not change a placement.
 """
 

@@ -1,7 +1,7 @@
 // Batch placement: k identical pods in one call, with exactly the rows that
 // k one-pod cycles (filter, score, select, assume) would choose.
 //
-// Placing a pod changes three things that the next identical pod sees: the
+// Placing a pod changes three inputs of the next identical pod's cycle: the
 // requests of its node, the host ports in use there, and, when the pod has
 // spread constraints or inter-pod affinity terms, the pods that those terms
 // count. The kernel keeps private copies of exactly that state and updates
@@ -241,9 +241,9 @@ void place_full(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
 }
 
 // Runs the batch for a pod without pod terms when percentageOfNodesToScore
-// samples the nodes: a placement changes only the chosen row's verdict and
-// raw scores (no raw score of such a pod depends on the candidate set), so
-// only that row is filtered and scored again.
+// samples the nodes. A placement changes only the chosen row's verdict and
+// raw scores, because no raw score of such a pod depends on the candidate
+// set. So only that row is filtered and scored again.
 void place_incremental(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
                        const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,
                        BatchOutput& out) {

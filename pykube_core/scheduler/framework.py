@@ -363,7 +363,7 @@ class Scheduler:
         self.kernel = kernel if kernel is not None else default_kernel()
         self._rng_state = seed & ((1 << 64) - 1)
         self._weights = self.profile.weight_array()
-        # Row where the next search for feasible nodes starts; it moves only
+        # Row where the next search for feasible nodes starts. It moves only
         # when percentage_of_nodes_to_score cuts the search short.
         self._next_start_row = 0
 
@@ -381,7 +381,7 @@ class Scheduler:
         pod. With them, a pod without topology spread constraints gets the
         system default constraints (see pod_terms.spread_terms).
         volume_conflicts is one VolumeConflict per table row (see
-        volumes.volume_conflicts), or None when no volume restricts the pod.
+        volumes.check_volumes), or None when no volume restricts the pod.
         """
         compiled = compile_pod(self.table, pod, default_spread_selectors=spread_selectors)
         if volume_conflicts is None:
@@ -454,7 +454,7 @@ class Scheduler:
         """Place pods that are identical for scheduling in one kernel call, and assume each placed pod.
 
         The caller guarantees that the pods differ only in what no plugin
-        reads (names, uids; see pykube_control's scheduling_signature). The
+        reads, such as their names and uids. The
         nodes, and the random tie-breaks, are exactly those of calling
         schedule_and_assume on each pod in order. assume defaults to the
         table's assume_pod; a cache passes its own, which also records the
@@ -466,7 +466,7 @@ class Scheduler:
             assume = self.table.assume_pod
         first = pods[0]
         # The slot entry interns the pod's strings, so it comes before
-        # compiling; compiling may add columns, so both precede the snapshot.
+        # compiling. Compiling may add columns, so both precede the snapshot.
         entry = self.table.slot_entry(first)
         scoring = self.profile.scoring_arrays(self.table)
         compiled = self.compile(first, spread_selectors=spread_selectors, volume_conflicts=volume_conflicts)
@@ -516,11 +516,11 @@ class Scheduler:
         node_count = len(status)
         if node_count == 0:
             return np.zeros(0, dtype=np.int64)
-        wanted = max(nodes_to_find(self.profile.percentage_of_nodes_to_score, node_count), 1)
+        limit = max(nodes_to_find(self.profile.percentage_of_nodes_to_score, node_count), 1)
         start = self._next_start_row % node_count
-        if wanted >= node_count and start == 0:
+        if limit >= node_count and start == 0:
             return np.flatnonzero(status == Status.FITS).astype(np.int64)
-        candidates, processed = sample_feasible(status, start, wanted)
+        candidates, processed = sample_feasible(status, start, limit)
         self._next_start_row = (start + processed) % node_count
         return candidates
 

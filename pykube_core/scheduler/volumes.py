@@ -19,8 +19,10 @@ the filter kernels apply after NodeResourcesFit.
 
 Differences from kube-scheduler: every unbound claim counts as an
 immediate one, because there is no dynamic binding or StorageClass lookup
-yet (a WaitForFirstConsumer claim stays unschedulable instead of being
-bound and provisioned); inline and ephemeral volumes are ignored.
+yet. So a WaitForFirstConsumer claim keeps its pod unschedulable instead
+of being bound and provisioned. Inline and ephemeral volumes are ignored.
+NOTE: the message of an unbound claim follows kube-scheduler's PreFilter
+form ("0/N nodes are available: <reason>.") without its preemption suffix.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pykube_core.scheduler.node_table import NodeTable
 
 UNBOUND_IMMEDIATE_CLAIMS = "pod has unbound immediate PersistentVolumeClaims"
 
-# GA label -> its beta predecessor; VolumeZone accepts either on each side.
+# GA label -> its beta predecessor. VolumeZone accepts either on each side.
 TOPOLOGY_LABELS = {
     "topology.kubernetes.io/zone": "failure-domain.beta.kubernetes.io/zone",
     "topology.kubernetes.io/region": "failure-domain.beta.kubernetes.io/region",

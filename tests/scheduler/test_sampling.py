@@ -27,16 +27,16 @@ def test_nodes_to_find(percentage: int | None, node_count: int, expected: int) -
 
 
 @pytest.mark.parametrize(
-    ("start", "wanted", "rows", "processed"),
+    ("start", "limit", "rows", "processed"),
     [
-        pytest.param(0, 10, [0, 2, 3, 5], 6, id="fewer feasible than wanted"),
+        pytest.param(0, 10, [0, 2, 3, 5], 6, id="fewer feasible than the limit"),
         pytest.param(3, 2, [3, 5], 3, id="stops at the cut-off"),
         pytest.param(5, 2, [5, 0], 2, id="wraps around"),
     ],
 )
-def test_sample_feasible(start: int, wanted: int, rows: list[int], processed: int) -> None:
+def test_sample_feasible(start: int, limit: int, rows: list[int], processed: int) -> None:
     status = np.array([0, 1, 0, 0, 1, 0], dtype=np.int8)
-    found, examined = sample_feasible(status, start, wanted)
+    found, examined = sample_feasible(status, start, limit)
     assert found.tolist() == rows
     assert examined == processed
 
