@@ -271,7 +271,11 @@ RowRules Compiler::row_rules(const Rows& rows, std::size_t row) const {
                 backend += std::to_string(rows.endpoint_port[i]);
                 rules.elements.push_back(
                     {backends_set(rows.protocol[row]), key + " . " + std::to_string(slot), std::move(backend)});
-                rules.hairpin.push_back(rows.endpoint_ip[i]);
+                // Only a pod on this node can reach itself through this node's
+                // rules, so only local endpoints need a hairpin entry.
+                if (rows.endpoint_state[i] & kEndpointLocal) {
+                    rules.hairpin.push_back(rows.endpoint_ip[i]);
+                }
             }
             const Target target{frontend.external && !local_only, affinity, protocol,
                                 static_cast<std::int32_t>(endpoints.size()), timeout};
@@ -298,9 +302,12 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
 
     // Look a key up in the pending changes first, then in the base mirror.
     const auto current_owner = [&](SetId set, const std::string& key) -> const Owner* {
-        const auto changed = pending.owners[set].find(key);
-        if (changed != pending.owners[set].end()) {
-            return changed->second ? &*changed->second : nullptr;
+        const auto claimed = pending.claimed[set].find(key);
+        if (claimed != pending.claimed[set].end()) {
+            return &claimed->second;
+        }
+        if (pending.released[set].count(key) != 0) {
+            return nullptr;
         }
         const auto found = base.owners[set].find(key);
         return found == base.owners[set].end() ? nullptr : &found->second;
@@ -320,7 +327,7 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
     }
     for (const RowRules* old : old_rows) {
         for (const Element& element : old->elements) {
-            pending.owners[element.set][element.key] = std::nullopt;
+            pending.released[element.set].insert(element.key);
         }
         for (std::uint32_t address : old->hairpin) {
             pending.hairpin_delta[address] -= 1;
@@ -331,6 +338,12 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
     }
 
     pending.rows.reserve(rows.count);
+    if (full) {
+        // One frontend and a few backends per row is the common shape.
+        const std::size_t endpoints = static_cast<std::size_t>(rows.endpoint_offsets[rows.count]);
+        pending.claimed[kFrontends].reserve(rows.count);
+        pending.claimed[backends_set(6)].reserve(endpoints);
+    }
     for (std::size_t row = 0; row < rows.count; ++row) {
         const std::int64_t id = rows.ids[row];
         RowRules rules = row_rules(rows, row);
@@ -341,7 +354,7 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
                 rules.conflict = true;
                 continue;
             }
-            pending.owners[element.set][element.key] = Owner{id, element.value};
+            pending.claimed[element.set].emplace(element.key, Owner{id, element.value});
             kept.push_back(std::move(element));
         }
         rules.elements = std::move(kept);
@@ -359,7 +372,8 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
 
     // Element deletes and adds per set, in batch order.
     std::array<std::vector<const std::string*>, kSetCount> deletes;
-    std::array<std::vector<std::string>, kSetCount> adds;
+    // Added items per set, already joined with ", " to skip a copy per item.
+    std::array<std::string, kSetCount> adds;
     for (const RowRules* old : old_rows) {
         for (const Element& element : old->elements) {
             const Owner* now = current_owner(element.set, element.key);
@@ -372,8 +386,15 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
         for (const Element& element : rules.elements) {
             const auto before = base.owners[element.set].find(element.key);
             if (before == base.owners[element.set].end() || before->second.value != element.value) {
-                adds[element.set].push_back(element.value.empty() ? element.key
-                                                                  : element.key + " : " + element.value);
+                std::string& items = adds[element.set];
+                if (!items.empty()) {
+                    items += ", ";
+                }
+                items += element.key;
+                if (!element.value.empty()) {
+                    items += " : ";
+                    items += element.value;
+                }
             }
         }
     }
@@ -430,7 +451,7 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
     }
     for (int set = 0; set < kSetCount; ++set) {
         if (!adds[set].empty()) {
-            append_element_command(out, "add", table_, kSetNames[set], pointers(adds[set]));
+            append_element_command(out, "add", table_, kSetNames[set], {&adds[set]});
         }
     }
     if (!hairpin_adds.empty()) {
@@ -453,13 +474,18 @@ void Compiler::commit() {
     Pending& pending = *pending_;
     if (pending.full) {
         state_ = Mirror{};
-    }
-    for (int set = 0; set < kSetCount; ++set) {
-        for (auto& [key, owner] : pending.owners[set]) {
-            if (owner) {
-                state_.owners[set][key] = std::move(*owner);
-            } else {
-                state_.owners[set].erase(key);
+        for (int set = 0; set < kSetCount; ++set) {
+            state_.owners[set] = std::move(pending.claimed[set]);
+        }
+    } else {
+        for (int set = 0; set < kSetCount; ++set) {
+            for (const std::string& key : pending.released[set]) {
+                if (pending.claimed[set].count(key) == 0) {
+                    state_.owners[set].erase(key);
+                }
+            }
+            for (auto& [key, owner] : pending.claimed[set]) {
+                state_.owners[set][key] = std::move(owner);
             }
         }
     }
@@ -476,6 +502,9 @@ void Compiler::commit() {
             PYKUBE_DEBUG_CHECK(refs == 0, "target reference count below zero");
             state_.target_refs.erase(target);
         }
+    }
+    if (pending.full) {
+        state_.rows.reserve(pending.rows.size());
     }
     for (auto& [id, rules] : pending.rows) {
         if (rules.empty()) {

@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace pykube::proxy {
@@ -145,11 +146,14 @@ public:
     Counts counts() const;
 
 private:
-    // Changes of one compile over a base mirror; nullopt marks a released key.
+    // Changes of one compile over a base mirror: keys released by the
+    // batch's old rows, and keys claimed by its new rows. A full compile's
+    // claimed maps become the mirror's owner maps as they are.
     struct Pending {
         bool full = false;
         std::vector<std::pair<std::int64_t, RowRules>> rows;
-        std::array<std::unordered_map<std::string, std::optional<Owner>>, kSetCount> owners;
+        std::array<std::unordered_set<std::string>, kSetCount> released;
+        std::array<std::unordered_map<std::string, Owner>, kSetCount> claimed;
         std::unordered_map<std::uint32_t, std::int64_t> hairpin_delta;
         std::map<Target, std::int64_t> target_delta;
     };

@@ -200,7 +200,10 @@ def row_rules(rows: ServicePortRows, row: int, node_addresses: list[int]) -> Row
             for slot, index in enumerate(endpoints):
                 backend = f"{format_ip(int(rows.endpoint_ip[index]))} . {int(rows.endpoint_port[index])}"
                 rules.elements.append((BACKENDS[protocol], f"{key} . {slot}", backend))
-                rules.hairpin.add(int(rows.endpoint_ip[index]))
+                # Only a pod on this node can reach itself through this
+                # node's rules, so only local endpoints need a hairpin entry.
+                if int(rows.endpoint_state[index]) & ENDPOINT_LOCAL:
+                    rules.hairpin.add(int(rows.endpoint_ip[index]))
             # External traffic is masqueraded unless the policy keeps the
             # client's address by sending it only to local endpoints.
             target = (external and not local_only, affinity, protocol, len(endpoints), timeout)

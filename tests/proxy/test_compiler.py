@@ -152,9 +152,12 @@ CASES = [
         id="load balancer source ranges",
     ),
     pytest.param(
-        ServicePortSpec(id=0, cluster_ip=ip("10.96.0.1"), port=80, endpoints=(endpoint("10.1.0.2", port=9000),)),
+        ServicePortSpec(
+            id=0, cluster_ip=ip("10.96.0.1"), port=80,
+            endpoints=(endpoint("10.1.0.2", port=9000, state=READY | ENDPOINT_LOCAL), endpoint("10.1.0.3")),
+        ),
         ["hairpin 10.1.0.2", "backends_tcp 10.96.0.1 . tcp . 80 . 0 : 10.1.0.2 . 9000"],
-        id="hairpin element per endpoint",
+        id="hairpin element per local endpoint",
     ),
 ]
 
@@ -164,6 +167,11 @@ def test_layout_case(compiler: RuleCompiler, spec: ServicePortSpec, expected: li
     snapshot = full_snapshot(compiler, [spec])
     for line in expected:
         assert line in snapshot
+
+
+def test_remote_endpoint_no_hairpin(compiler: RuleCompiler) -> None:
+    snapshot = full_snapshot(compiler, [TWO_ENDPOINTS])
+    assert not [line for line in snapshot if line.startswith("hairpin")]
 
 
 def test_unchanged_row_empty_delta(compiler: RuleCompiler) -> None:
