@@ -9,14 +9,16 @@ import pytest
 
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import TooManyRequests
-from pykube_control.client.resource import POD_DISRUPTION_BUDGETS, PODS, REPLICA_SETS
+from pykube_control.client.resource import DEPLOYMENTS, POD_DISRUPTION_BUDGETS, PODS, REPLICA_SETS
 from pykube_control.controllers.disruption import DisruptionController
 from pykube_control.controllers.disruption_status import DELETION_TIMEOUT, kept_disruptions
+from pykube_control.controllers.deployment import new_deployment_controller
 from pykube_control.controllers.replicaset import new_replicaset_controller
 from tests.controllers.helpers import (  # noqa: F401 (api and server are fixtures)
     PodRunner,
     api,
     eventually,
+    make_deployment,
     make_pod,
     make_replica_set,
     mark_running,
@@ -115,6 +117,19 @@ async def test_max_unavailable_uses_scale(api: APIClient) -> None:
 
     assert status["expectedPods"] == 4
     assert status["desiredHealthy"] == 3
+    assert status["disruptionsAllowed"] == 1
+
+
+async def test_percent_uses_deployment_scale(api: APIClient) -> None:
+    await api.create(DEPLOYMENTS, make_deployment("web", 3))
+    await api.create(POD_DISRUPTION_BUDGETS, budget(minAvailable="50%"))
+    controllers = [new_deployment_controller, new_replicaset_controller, DisruptionController]
+
+    async with PodRunner(api), running(api, controllers):
+        status = await status_becomes(api, currentHealthy=3)
+
+    assert status["expectedPods"] == 3
+    assert status["desiredHealthy"] == 2
     assert status["disruptionsAllowed"] == 1
 
 
