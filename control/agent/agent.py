@@ -57,6 +57,13 @@ log = logging.getLogger("pykube.agent")
 Object = dict[str, Any]
 RELIST_PERIOD = 1.0
 """Seconds between relists of CRI state; the kubelet's PLEG relists every second."""
+PARALLEL_POD_STARTS = 3
+"""Pods whose sandbox and first containers start at the same time. Starting
+every pod of a burst at once shares the CPU among all of them (runc, the
+shims and the CNI plugin are separate processes), so all become Ready late
+together. With 30 pods created at once on a loaded 2-core machine, 3 at a
+time gave a median of 6.7 s and a last pod at 12-13 s, against 15-21 s for
+both with no limit (two runs each)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class AgentConfig:
     retry_delay: float = RETRY_DELAY
     backoff_initial: float = INITIAL_DELAY
     backoff_max: float = MAX_DELAY
+    parallel_pod_starts: int = PARALLEL_POD_STARTS
     netns: Path | None = None
     """Network namespace file of the node when the agent runs outside it (tests); None otherwise."""
 
@@ -120,6 +128,7 @@ class NodeAgent:
         self.identity = NodeIdentity(name=config.node_name, node_ip=config.node_ip, port=config.port,
                                      labels=dict(config.labels))  # fmt: skip
         self.backoff = CrashBackoff(initial=config.backoff_initial, maximum=config.backoff_max)
+        self.startup_gate = asyncio.Semaphore(config.parallel_pod_starts)
         self.workers: dict[str, PodWorker] = {}
         """Pod uid -> its worker, kept until the pod object is gone and the worker finished."""
         self.node: Object | None = None
@@ -246,7 +255,7 @@ class NodeAgent:
             worker.update(pod)
             return
         worker = PodWorker(pod, cri=self.cri, client=self.client, volumes=self.volumes,
-                           settings=self._settings(), backoff=self.backoff)  # fmt: skip
+                           settings=self._settings(), backoff=self.backoff, startup_gate=self.startup_gate)  # fmt: skip
         if self._needs_admission(pod):
             others = [w.pod for w in self.workers.values() if w.rejection is None and not w.removed]
             rejection = admit(pod, others, self.allocatable)

@@ -142,6 +142,7 @@ class PodWorker:
         volumes: PodVolumes | None,
         settings: WorkerSettings,
         backoff: CrashBackoff,
+        startup_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
@@ -151,6 +152,8 @@ class PodWorker:
         self.volumes = volumes
         self.settings = settings
         self.backoff = backoff
+        self.startup_gate = startup_gate
+        """Held while the pod has no sandbox yet, so a burst of new pods starts a few at a time."""
         self.removed = False
         """True once the pod object is gone from the API server: tear everything down."""
         self.finished = asyncio.Event()
@@ -206,7 +209,11 @@ class PodWorker:
                     await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
             try:
-                delay = await self.sync()
+                if self.sandbox_id is None and self.startup_gate is not None:
+                    async with self.startup_gate:
+                        delay = await self.sync()
+                else:
+                    delay = await self.sync()
             except (CRIError, APIError, APIConnectionError, OSError) as error:
                 log.warning("pod sync failed, retrying pod=%s retry_in=%.1f error=%s",
                             self.key, self.settings.retry_delay, error)  # fmt: skip
