@@ -166,7 +166,13 @@ async def start_apiserver(config: APIServerConfig) -> RunningAPIServer:
 
         credentials = await asyncio.to_thread(bootstrap.ensure_credentials, config.data_dir, url, config.extra_sans)
         ssl_context = certs.ssl_context(credentials.pki)
-        security = Security(ctx, credentials.tokens)
+        from pykube_control.apiserver.auth.bootstrap_tokens import BootstrapTokens
+        from pykube_control.apiserver.auth.token_chain import TokenChain
+        from pykube_control.apiserver.cluster_info import ensure_cluster_info
+        from pykube_control.apiserver.security import CacheSecrets
+
+        await ensure_cluster_info(store, url, credentials.ca.certificate_pem)
+        security = Security(ctx, TokenChain([credentials.tokens, BootstrapTokens(CacheSecrets(ctx))]))
         kubeconfig = credentials.kubeconfig
         admin_token = credentials.admin_token
         from pykube_control.apiserver.auth.kubelet_client import kubelet_client_context

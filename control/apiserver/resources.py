@@ -82,6 +82,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", True, ("status",), ("pdb",)),
     # events.k8s.io/v1
     ResourceType("events.k8s.io", "v1", "Event", "events", True, (), ("ev",)),
+    # certificates.k8s.io/v1
+    ResourceType("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", False, ("status", "approval"), ("csr",)),
 )
 
 

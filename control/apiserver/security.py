@@ -33,6 +33,7 @@ log = logging.getLogger("pykube.apiserver")
 
 PODS = resources.by_plural("", "v1", "pods")
 assert PODS is not None
+SECRETS = resources.by_plural("", "v1", "secrets")
 
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -59,6 +60,22 @@ class CacheNodeGraph:
     def _pods_on(self, node: str) -> list[dict[str, Any]]:
         assert PODS is not None
         return [obj for obj, _ in self._ctx.cache(PODS).objects.values() if (obj.get("spec") or {}).get("nodeName") == node]
+
+
+class CacheSecrets:
+    """kube-system Secrets by name from the watch cache, for bootstrap token authentication."""
+
+    def __init__(self, ctx: APIContext, namespace: str = "kube-system") -> None:
+        self._ctx = ctx
+        self._namespace = namespace
+
+    def __call__(self, name: str) -> tuple[dict[str, Any], str] | None:
+        assert SECRETS is not None
+        cached = self._ctx.cache(SECRETS).objects.get(storage.object_key(SECRETS, self._namespace, name))
+        if cached is None:
+            return None
+        obj = cached[0]
+        return obj, str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def _references(pod: dict[str, Any], resource: str) -> set[str]:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from pykube_core import __version__
 
-from pykube_control.apiserver import discovery, openapi, read, subresources, write
+from pykube_control.apiserver import csr_strategy, discovery, openapi, read, subresources, write
 from pykube_control.apiserver import pod_logs
 from pykube_control.apiserver.admission.chain import Plugin
 from pykube_control.apiserver.admission.lifecycle import admit_namespace_lifecycle
@@ -118,6 +118,8 @@ class APIServer:
         code = 500
         try:
             user = self.security.user_of(request) if self.security else None
+            if user is not None:
+                request[csr_strategy.USER_KEY] = user
             if self.security is not None and user is not None:
                 if not (info is None and path.rstrip("/") in ANONYMOUS_PATHS):
                     self.security.check(request, user, info, verb)

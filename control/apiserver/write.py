@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from pykube_control.apiserver import lifecycle, objects, pipeline, storage
+from pykube_control.apiserver import csr_strategy, lifecycle, objects, pipeline, storage
 from pykube_control.apiserver.admission.chain import AdmissionRequest
 from pykube_control.apiserver.body import decode_document, decode_object, media_type, read_body
 from pykube_control.apiserver.context import APIContext
@@ -111,6 +111,7 @@ async def create(ctx: APIContext, info: RequestInfo, request: web.Request) -> we
             candidate_meta["name"] = objects.generate_name(metadata["generateName"])
         objects.prepare_create(candidate)
         lifecycle.initial_status(resource, candidate)
+        csr_strategy.prepare_create(resource, candidate, request.get(csr_strategy.USER_KEY))
         pipeline.defaults_and_validate_create(resource, candidate)
         created = await _store_new(ctx, info, candidate, is_dry_run, generated=bool(generate))
         if created is not None:
@@ -182,10 +183,11 @@ async def _store_update(
 ) -> Object:
     """Check and store ``new`` over ``current`` read at ``revision``; raise ConflictError on a race."""
     resource = info.resource
-    status_only = info.subresource == "status"
+    status_only = info.subresource in ("status", "approval")
     updated = objects.prepare_update(
         new, current, status_only=status_only, has_status="status" in resource.subresources
     )
+    csr_strategy.prepare_update(resource, info.subresource, updated, current)
     pipeline.defaults_and_validate_update(resource, updated, current, status=status_only)
     req = AdmissionRequest("UPDATE", resource, info.subresource, info.namespace, info.name or "", updated, current, is_dry_run)
     key = storage.object_key(resource, info.namespace, info.name or "")

@@ -2,8 +2,8 @@
 
 Authorizers run in order and the first ALLOW or DENY decides; when all have
 no opinion the request is denied. The default chain is system:masters, the
-public and discovery paths, then the node authorizer; RBAC will be appended
-as one more Authorizer.
+public and discovery paths, the node authorizer, then the bootstrap grants
+(bootstrap_policy.py); RBAC will be appended as one more Authorizer.
 
 A denial's reason is Kubernetes' sentence naming the user, verb and
 resource (``User "system:node:n1" cannot delete resource "pods" in API
@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 
 from pykube_control.apiserver.auth.attributes import Authorizer, Outcome, RequestAttributes
+from pykube_control.apiserver.auth.bootstrap_policy import BootstrapperAuthorizer, ClusterInfoAuthorizer
 from pykube_control.apiserver.auth.node_authorizer import NodeAuthorizer, NodeGraph
 from pykube_control.apiserver.auth.static_policy import MastersAuthorizer, PathAuthorizer
 
@@ -68,7 +69,15 @@ class AuthorizerChain:
 
 
 def default_chain(graph: NodeGraph) -> AuthorizerChain:
-    return AuthorizerChain([MastersAuthorizer(), PathAuthorizer(), NodeAuthorizer(graph)])
+    return AuthorizerChain(
+        [
+            MastersAuthorizer(),
+            PathAuthorizer(),
+            NodeAuthorizer(graph),
+            BootstrapperAuthorizer(),
+            ClusterInfoAuthorizer(),
+        ]
+    )
 
 
 def authorize(attributes: RequestAttributes, graph: NodeGraph) -> Decision:

@@ -14,8 +14,9 @@ Differences from Kubernetes' authenticators (k8s.io/apiserver, 1.32):
 
 - An Authorization header with a scheme other than Bearer (such as Basic)
   fails with 401, where Kubernetes ignores it and goes on as anonymous.
-- Only the static token file and client certificates are supported: no
-  service account tokens, OIDC, webhook or front-proxy headers yet.
+- Only the static token file, bootstrap tokens and client certificates
+  are supported: no service account tokens, OIDC, webhook or front-proxy
+  headers yet.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def authenticate(
         return None
     user = tokens.lookup(_bearer_token(header))
     if user is None:
-        raise AuthenticationError("invalid bearer token: not in the token file")
+        raise AuthenticationError("invalid bearer token: not in the token file and not a valid bootstrap token")
     return _with_authenticated_group(user)
 
 

@@ -24,6 +24,7 @@ from pykube_core.errors import FieldError
 
 from pykube_control.apiserver.resources import ResourceType
 from pykube_control.apiserver.validation import (
+    certificates,
     cluster,
     config,
     disruption,
@@ -68,6 +69,7 @@ RULES: dict[tuple[str, str], KindRules] = {
     ("scheduling.k8s.io", "PriorityClass"): policy.PRIORITY_CLASS,
     ("policy", "PodDisruptionBudget"): disruption.POD_DISRUPTION_BUDGET,
     ("events.k8s.io", "Event"): events.EVENT,
+    ("certificates.k8s.io", "CertificateSigningRequest"): certificates.CERTIFICATE_SIGNING_REQUEST,
 }
 """Kind-specific rules by (group, kind). A kind missing here gets the ObjectMeta checks only."""
 
