@@ -27,9 +27,27 @@ import click
 )
 @click.option("--workers", type=int, default=5, show_default=True, help="Concurrent reconciles per controller.")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True, help="Run only while holding the Lease.")
+@click.option(
+    "--cluster-signing-cert-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM CA certificate that signs approved kubelet client CSRs (csrsigning); needs --cluster-signing-key-file.",
+)
+@click.option(
+    "--cluster-signing-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key of --cluster-signing-cert-file.",
+)
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def controller_manager_command(
-    kubeconfig: Path | None, controllers: str, workers: int, leader_elect: bool, log_level: str
+    kubeconfig: Path | None,
+    controllers: str,
+    workers: int,
+    leader_elect: bool,
+    cluster_signing_cert_file: Path | None,
+    cluster_signing_key_file: Path | None,
+    log_level: str,
 ) -> None:
     """Run the controllers that drive objects toward their spec."""
     import uvloop
@@ -47,14 +65,27 @@ def controller_manager_command(
             param_hint="--controllers",
         )
 
+    if (cluster_signing_cert_file is None) != (cluster_signing_key_file is None):
+        raise click.BadParameter(
+            "pass both --cluster-signing-cert-file and --cluster-signing-key-file, or neither",
+            param_hint="--cluster-signing-cert-file",
+        )
+    signing_files = (
+        (cluster_signing_cert_file, cluster_signing_key_file)
+        if cluster_signing_cert_file is not None and cluster_signing_key_file is not None
+        else None
+    )
+
     async def main() -> None:
         client = APIClient.from_kubeconfig(kubeconfig)
         loop = asyncio.get_running_loop()
         identity = f"{socket.gethostname()}_{uuid.uuid4()}"
         if leader_elect:
-            task = asyncio.ensure_future(run_with_leader_election(client, names, identity, workers=workers))
+            task = asyncio.ensure_future(
+                run_with_leader_election(client, names, identity, workers=workers, cluster_signing_files=signing_files)
+            )
         else:
-            task = asyncio.ensure_future(run_controllers(client, names, workers=workers))
+            task = asyncio.ensure_future(run_controllers(client, names, workers=workers, cluster_signing_files=signing_files))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         try:

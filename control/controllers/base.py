@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Protocol
 
 from pykube_control.client.api import APIClient
@@ -62,6 +63,8 @@ class ControllerContext:
     informers: SharedInformers
     recorder: Callable[[str], EventRecorder]
     """Returns the event recorder of a component name, such as "deployment-controller"."""
+    cluster_signing_files: tuple[Path, Path] | None = None
+    """The CA certificate and key files the csrsigning controller signs with; None disables signing."""
 
 
 class Controller(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from pykube_control.client.api import APIClient
 from pykube_control.client.events import EventRecorder
@@ -29,9 +30,14 @@ LEASE_NAMESPACE = "kube-system"
 
 
 async def run_controllers(
-    client: APIClient, names: Sequence[str], *, workers: int = 5, resync_period: float | None = None
+    client: APIClient,
+    names: Sequence[str],
+    *,
+    workers: int = 5,
+    resync_period: float | None = None,
+    cluster_signing_files: tuple[Path, Path] | None = None,
 ) -> None:
-    """Run the named controllers until cancelled."""
+    """Run the named controllers until cancelled; ``cluster_signing_files`` are the CA files csrsigning uses."""
     informers = SharedInformers(client, resync_period=resync_period)
     recorders: dict[str, EventRecorder] = {}
 
@@ -40,7 +46,9 @@ async def run_controllers(
             recorders[component] = EventRecorder(client, component)
         return recorders[component]
 
-    context = ControllerContext(client=client, informers=informers, recorder=recorder)
+    context = ControllerContext(
+        client=client, informers=informers, recorder=recorder, cluster_signing_files=cluster_signing_files
+    )
     controllers: list[Controller] = [registry.load(name)(context) for name in names]
     informers.start()
     try:
@@ -63,6 +71,7 @@ async def run_with_leader_election(
     lease_duration: float = LEASE_DURATION,
     renew_deadline: float = RENEW_DEADLINE,
     retry_period: float = RETRY_PERIOD,
+    cluster_signing_files: tuple[Path, Path] | None = None,
 ) -> None:
     """Run the controllers only while holding the controller manager's Lease.
 
@@ -72,7 +81,9 @@ async def run_with_leader_election(
     """
 
     async def lead() -> None:
-        await run_controllers(client, names, workers=workers, resync_period=resync_period)
+        await run_controllers(
+            client, names, workers=workers, resync_period=resync_period, cluster_signing_files=cluster_signing_files
+        )
 
     elector = LeaderElector(
         client,

@@ -27,6 +27,8 @@ CONTROLLERS: dict[str, str] = {
     "daemonset": "pykube_control.controllers.daemonset:new_daemonset_controller",
     "resourcequota": "pykube_control.controllers.resourcequota:new_resourcequota_controller",
     "disruption": "pykube_control.controllers.disruption:new_disruption_controller",
+    "csrapproving": "pykube_control.controllers.csrapproving:new_csrapproving_controller",
+    "csrsigning": "pykube_control.controllers.csrsigning:new_csrsigning_controller",
 }
 
 
