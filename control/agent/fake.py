@@ -98,7 +98,9 @@ class FakeNodes:
         self.retry_delay = retry_delay
         self.indexes = {f"{prefix}{first_index + i}": first_index + i for i in range(count)}
         """Node name -> index of every hollow node of this instance."""
-        self.pod_informer = Informer(client, PODS)
+        # One node watches only its own pods, which is all a node's credentials may list.
+        only_node = f"spec.nodeName={next(iter(self.indexes))}" if count == 1 else None
+        self.pod_informer = Informer(client, PODS, field_selector=only_node)
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._leases: dict[str, Object] = {}
         self._pod_ips: dict[str, dict[str, str]] = {name: {} for name in self.indexes}

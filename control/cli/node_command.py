@@ -64,6 +64,10 @@ from pykube_control.agent.fake_status import MAX_NODES
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label for every node; repeatable.")
 @click.option("--lease-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds between renewals of each node's Lease in kube-node-lease.")  # fmt: skip
+@click.option("--server", default=None, help="URL of the API server to join, such as https://192.0.2.10:6443; needs --token and --ca-cert-hash.")
+@click.option("--token", default=None, metavar="ID.SECRET", help="Bootstrap token that `pykube up` printed, to obtain this node's certificate.")
+@click.option("--ca-cert-hash", default=None, metavar="sha256:HEX",
+              help="Hash of the cluster CA's public key that `pykube up` printed; the CA is trusted only when it matches.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def node_command(
     kubeconfig: Path | None,
@@ -90,10 +94,22 @@ def node_command(
     pods: int,
     labels: tuple[str, ...],
     lease_interval: float,
+    server: str | None,
+    token: str | None,
+    ca_cert_hash: str | None,
     log_level: str,
 ) -> None:
     """Register nodes and run the pods bound to them."""
     import uvloop
+
+    from pykube_control.cli.node_join import join_cluster, join_options_given, joined_node_name
+
+    if join_options_given(server, token, ca_cert_hash):
+        assert server is not None and token is not None and ca_cert_hash is not None
+        joined = joined_node_name(runtime, node_name, prefix, first_index, count)
+        kubeconfig = join_cluster(
+            server=server, token=token, ca_cert_hash=ca_cert_hash, node_name=joined, data_dir=data_dir, log_level=log_level
+        )
 
     if runtime == "cri":
         from pykube_control.cli.node_cri import run_cri_command

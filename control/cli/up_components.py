@@ -72,6 +72,8 @@ def apiserver_ready(url: str) -> ReadyCheck:
 
 def components(options: UpOptions) -> list[Component]:
     """Return the cluster's components in start order."""
+    from pykube_control.cli.up_join import join_address
+
     level = ("--log-level", options.log_level)
     kubeconfig = ("--kubeconfig", str(options.kubeconfig))
     apiserver = [
@@ -82,13 +84,17 @@ def components(options: UpOptions) -> list[Component]:
     if options.node_ip:
         # Pods reach the API server through the `kubernetes` Service, whose endpoint is this address.
         apiserver += ["--advertise-address", options.node_ip]
+    # Machines joining with the printed command check the serving certificate against this address.
+    apiserver += ["--tls-san", join_address(options)]
+    pki = options.data_dir / "pki"
+    signing = ("--cluster-signing-cert-file", str(pki / "ca.crt"), "--cluster-signing-key-file", str(pki / "ca.key"))
     result = [
         Component("apiserver", pykube_argv(*apiserver), ready=apiserver_ready(options.local_url), stop_grace=10),
-        Component("controller-manager", pykube_argv("controller-manager", *kubeconfig, *level)),
+        Component("controller-manager", pykube_argv("controller-manager", *kubeconfig, *signing, *level)),
         Component("scheduler", pykube_argv("scheduler", *kubeconfig, *level)),
     ]
     if options.proxy:
-        result.append(Component("proxy", pykube_argv("proxy", *kubeconfig, "--hostname-override", options.node_name, *level)))
+        result.append(Component("proxy", pykube_argv("proxy", *kubeconfig, "--node-name", options.node_name, *level)))
     result.append(Component("node", pykube_argv(*node_args(options)), stop_grace=30))
     return result
 
