@@ -132,6 +132,55 @@ async def test_env_command_volumes_visible(client: APIClient, node: AgentNode) -
     await delete_pod(client, "envs")
 
 
+async def test_init_containers_run_in_order(client: APIClient, node: AgentNode) -> None:
+    mount = [{"name": "work", "mountPath": "/work"}]
+    init = [busybox("first", command=["sh", "-c", "echo one >> /work/order"], volumeMounts=mount),
+            busybox("second", command=["sh", "-c", "echo two >> /work/order"], volumeMounts=mount)]  # fmt: skip
+    main = busybox(command=["sh", "-c", "cat /work/order; exit 0"], volumeMounts=mount)
+    await create_pod(client, "ordered", main, initContainers=init, restartPolicy="OnFailure",
+                     volumes=[{"name": "work", "emptyDir": {}}])  # fmt: skip
+    pod = await wait_for_pod(client, "ordered", lambda p: p.get("status", {}).get("phase") == "Succeeded")
+    init_states = [status["state"]["terminated"]["exitCode"] for status in pod["status"]["initContainerStatuses"]]
+    assert init_states == [0, 0]
+    assert condition(pod, "Initialized") == "True"
+    assert container_status(pod)["state"]["terminated"]["reason"] == "Completed"
+    log_dir = next(node.agent.config.logs_dir.glob("default_ordered_*"))
+    assert (log_dir / "main" / "0.log").read_text().split()[-2:] == ["F", "two"]
+    await delete_pod(client, "ordered")
+
+
+async def test_security_context_applied(client: APIClient, node: AgentNode) -> None:
+    restricted = busybox(command=["sleep", "3600"],
+                         securityContext={"runAsUser": 1234, "runAsGroup": 2345, "readOnlyRootFilesystem": True})  # fmt: skip
+    await create_pod(client, "restricted", restricted)
+    pod = await wait_for_pod(client, "restricted", is_ready)
+    assert (await exec_in(node, pod, "id", "-u")).strip() == "1234"
+    assert (await exec_in(node, pod, "id", "-g")).strip() == "2345"
+    assert "Read-only file system" in await exec_in(node, pod, "touch", "/file")
+    await delete_pod(client, "restricted")
+
+
+async def test_privileged_rejected_by_default(client: APIClient, node: AgentNode) -> None:
+    await create_pod(client, "privileged", busybox(command=["sleep", "3600"], securityContext={"privileged": True}))
+
+    def config_error(pod: dict[str, Any]) -> bool:
+        waiting = container_status(pod).get("state", {}).get("waiting") or {}
+        return waiting.get("reason") == "CreateContainerConfigError"
+
+    pod = await wait_for_pod(client, "privileged", config_error)
+    assert "--allow-privileged" in container_status(pod)["state"]["waiting"]["message"]
+    assert pod["status"]["phase"] == "Pending"
+    await delete_pod(client, "privileged")
+
+
+async def test_post_start_hook_runs(client: APIClient, node: AgentNode) -> None:
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", "echo started > /tmp/hook"]}}}
+    await create_pod(client, "hooked", busybox(command=["sleep", "3600"], lifecycle=hook))
+    pod = await wait_for_pod(client, "hooked", is_ready)
+    assert (await exec_in(node, pod, "cat", "/tmp/hook")).strip() == "started"
+    await delete_pod(client, "hooked")
+
+
 async def test_crash_loop_backs_off(client: APIClient, node: AgentNode) -> None:
     await create_pod(client, "crasher", busybox(command=["sh", "-c", "exit 3"]))
 
