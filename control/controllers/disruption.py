@@ -153,6 +153,7 @@ class DisruptionController:
         if kind == "ReplicationController":
             return _replicas(self._replication_controllers.store.get_by_name(name, namespace), reference)
         if kind != "ReplicaSet":
+            # NOTE: StatefulSets and other kinds with a scale subresource are not looked up yet.
             return None
         replica_set = self._replica_sets.store.get_by_name(name, namespace)
         if replica_set is None:

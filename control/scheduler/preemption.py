@@ -214,6 +214,7 @@ class Preemptor:
         """Simulate evictions on one node and return its victims, or None when no eviction helps."""
         table = self.scheduler.table
         priority = pod_priority(pod)
+        # NOTE: pods whose bind is in flight are not in pods_on, so they are never victims.
         lower = [other for other in self.pods_on(node) if pod_priority(other) < priority]
         lower = [other for other in lower if table.pod_node(other) == node]
         if not lower:

@@ -81,6 +81,7 @@ async def _admit_pod(ctx: APIContext, request: AdmissionRequest, pod: Object) ->
 
     value = DEFAULT_PRIORITY if priority_class is None else int(priority_class.get("value") or 0)
 
+    # NOTE: a priority of 0 without a class may come from the pod defaults, so it is not checked.
     sent_priority = spec.get("priority")
     if sent_priority is not None and sent_priority != value and not (sent_priority == DEFAULT_PRIORITY and not name):
         raise forbidden(
