@@ -13,7 +13,7 @@
    controllers have approved and signed it, or it is Denied or Failed;
 5. write the node kubeconfig with the certificate, key and CA, 0600.
 
-The key never leaves this machine: only the request, which holds the
+The key never leaves this machine: only the request, which contains the
 public key, is sent.
 
 Differences from the kubelet: the request is polled every
@@ -65,7 +65,7 @@ __all__ = ["BootstrapError", "JoinOptions", "ensure_node_kubeconfig"]
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class JoinOptions:
-    """What joining needs: where the cluster is, the credentials to join with, and who this node is."""
+    """Inputs of joining: the cluster's location, the credentials to join with, and this node's name."""
 
     server: str
     """API server URL such as https://192.0.2.10:6443."""

@@ -5,7 +5,7 @@ A joining machine has the server URL, a bootstrap token and the CA's hash
 fetches the ConfigMap cluster-info anonymously without verifying TLS,
 since it cannot yet, takes the CA from the kubeconfig inside, and accepts
 it only when its hash matches. It then fetches cluster-info once more with
-TLS verified against that CA, which proves the server holds a certificate
+TLS verified against that CA, which proves the server has a certificate
 that CA issued, as kubeadm does.
 
 Differences from kubeadm: the JWS signatures of the token over
@@ -36,11 +36,11 @@ CLUSTER_INFO_NAMESPACE = "kube-public"
 CLUSTER_INFO_NAME = "cluster-info"
 
 REQUEST_TIMEOUT = 10.0
-"""Seconds for each discovery request; the server is expected to answer at once."""
+"""Seconds for each discovery request; the server is expected to respond at once."""
 
 
 class BootstrapError(Exception):
-    """Joining the cluster failed; the message says which step and what to check."""
+    """Joining the cluster failed; the message names the failed step and what to check."""
 
 
 async def discover_ca(server: str, ca_cert_hash: str, *, timeout: float = REQUEST_TIMEOUT) -> bytes:
@@ -54,7 +54,7 @@ async def discover_ca(server: str, ca_cert_hash: str, *, timeout: float = REQUES
     try:
         ca = x509.load_pem_x509_certificate(ca_pem)
     except ValueError as error:
-        raise BootstrapError(f"cluster-info from {server} holds an invalid CA certificate ({error})") from error
+        raise BootstrapError(f"cluster-info from {server} contains an invalid CA certificate ({error})") from error
     actual = public_key_pin(ca)
     if not hmac.compare_digest(actual.encode(), expected.encode()):
         raise BootstrapError(

@@ -1,7 +1,7 @@
 """The node agent's own kubeconfig, ``<data-dir>/node-kubeconfig``: client certificate, key and CA.
 
-TLS bootstrap writes it once the cluster has signed the node's certificate;
-later starts reuse it while it still works: the certificate is for
+TLS bootstrap writes it once the cluster has signed the node's certificate.
+Later starts reuse it while it still works. That is, the certificate is for
 ``system:node:<node name>``, was issued by the CA in the same file, and
 stays valid for at least ``RENEW_BEFORE``. The file is written 0600 by
 atomic rename, because it holds the private key.

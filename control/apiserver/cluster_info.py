@@ -3,9 +3,9 @@
 The API server writes it at start (and rewrites it when the URL or CA
 changes) with one key, ``kubeconfig``: a kubeconfig holding one cluster
 entry with the server URL and the CA as certificate-authority-data, and no
-users. Anyone may read it (see auth/bootstrap_policy.py); a joining
-machine fetches it without verifying TLS and trusts the CA only after its
-public key hash matches the one it was given.
+users. Anyone may read it (see auth/bootstrap_policy.py). A joining
+machine fetches it without verifying TLS, so it trusts the CA only after
+the CA's public key hash matches the one it was given.
 
 Differences from kubeadm: no ``jws-kubeconfig-<token-id>`` signatures are
 added, so discovery relies on the CA hash alone.

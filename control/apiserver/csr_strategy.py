@@ -2,7 +2,7 @@
 
 On create, ``spec.username``, ``spec.uid``, ``spec.groups`` and
 ``spec.extra`` become the identity of the user who sent the request,
-whatever the body said, because the approving controller decides from
+whatever the request body contained, because the approving controller decides from
 them. On update, each endpoint may change only its part of the status:
 
 - ``/status`` (the signer) writes ``status.certificate`` and conditions

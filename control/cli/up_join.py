@@ -9,7 +9,7 @@ authentication, expiring ``TOKEN_TTL`` after creation) and prints::
 A token this command created earlier is reused while it stays valid for
 at least ``REUSE_MARGIN``; otherwise a new one is created. Expired tokens
 are left in place. The address is --node-ip, else --host unless it is a
-wildcard, else the address of this machine's default route; the API
+wildcard, else the address of this machine's default route. The API
 server's serving certificate lists it (see up_components.py).
 """
 

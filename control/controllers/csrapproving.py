@@ -3,9 +3,10 @@
 A joining machine authenticates with a bootstrap token and creates a
 CertificateSigningRequest for signer kubernetes.io/kube-apiserver-client-kubelet.
 This controller adds the condition Approved (reason AutoApproved) to such a
-request when the requester (``spec.groups``, which the API server fills in
-from the authenticated user) is in system:bootstrappers and the request
-fits the signer: CN ``system:node:<name>``, O exactly ``system:nodes``, no
+request when both conditions are met. First, the requester is in
+system:bootstrappers, which ``spec.groups`` shows because the API server
+fills it in from the authenticated user. Second, the request fits the
+signer: CN ``system:node:<name>``, O exactly ``system:nodes``, no
 subject alternative names, usages "digital signature" and "client auth"
 with "key encipherment" optional. Any other request is left pending for an
 administrator (`kubectl certificate approve`).

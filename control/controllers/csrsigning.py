@@ -1,10 +1,10 @@
 """The CSR signing controller: issue certificates for approved kubelet client requests with the cluster CA.
 
-For each CertificateSigningRequest of signer
+The controller handles each CertificateSigningRequest of signer
 kubernetes.io/kube-apiserver-client-kubelet that is Approved, not Denied
-or Failed, and has no certificate yet, the controller checks the request
-against the signer's rules again (an administrator may have approved a
-request that does not fit), then writes ``status.certificate``: a
+or Failed, and has no certificate yet. It checks the request against the
+signer's rules again, because an administrator may have approved a
+request that does not fit. Then it writes ``status.certificate``: a
 certificate with the request's subject and public key, the usages of
 ``spec.usages``, valid for ``spec.expirationSeconds`` or the signing
 duration, whichever is shorter. A request that does not fit gets the
@@ -46,7 +46,7 @@ from pykube_control.pki.issue import sign_request
 log = logging.getLogger("pykube.controllers.csrsigning")
 
 SIGNING_DURATION = datetime.timedelta(days=365)
-"""Longest lifetime of an issued certificate, kube-controller-manager's --cluster-signing-duration default."""
+"""Maximum lifetime of an issued certificate, kube-controller-manager's --cluster-signing-duration default."""
 
 FAILED_REASON = "SignerValidationFailure"
 

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import datetime
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def token_secret(
     expires_in: datetime.timedelta | None = datetime.timedelta(hours=1),
     extra_groups: Sequence[str] = (),
     usage: str = "true",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Build a bootstrap token Secret; ``expires_in`` may be negative (expired) or None (never expires)."""
     data = {"token-id": encoded(token_id), "token-secret": encoded(secret), "usage-bootstrap-authentication": encoded(usage)}
     if expires_in is not None:
@@ -77,7 +78,7 @@ class Cluster:
         return APIClient(ClientConfig(server=self.server.url, ca_data=self.ca_pem, token=token))
 
     async def wait_for_secret_cache(self, name: str) -> None:
-        """Wait until the server's secrets cache holds ``name``, which the bootstrap authenticator reads."""
+        """Wait until the server's secrets cache contains ``name``, which the bootstrap authenticator reads."""
         for _ in range(200):
             if any(key.endswith(f"/kube-system/{name}") for key in self.server.ctx.caches["secrets"].objects):
                 return
@@ -143,7 +144,7 @@ def csr_body(
     name: str = "node-csr-test",
     signer: str = "kubernetes.io/kube-apiserver-client-kubelet",
     usages: Sequence[str] = ("digital signature", "client auth"),
-) -> dict[str, object]:
+) -> dict[str, Any]:
     pem = request if request is not None else request_pem("system:node:worker-1")
     return {
         "apiVersion": "certificates.k8s.io/v1",

@@ -3,7 +3,7 @@
 Members of system:bootstrappers (bootstrap token users) may create
 CertificateSigningRequests and get, list and watch them, which is what
 Kubernetes' role system:node-bootstrapper grants. Everyone, anonymous
-included, may get the ConfigMap kube-public/cluster-info, which holds the
+included, may get the ConfigMap kube-public/cluster-info, which contains the
 server URL and CA a joining machine checks against its CA hash, as
 kubeadm's RBAC rule for cluster-info allows.
 

@@ -10,16 +10,15 @@ auth-extra-groups (comma-separated, each starting with
 extra groups. A joining machine uses it once, to request its client
 certificate.
 
-Lookups are synchronous, because authentication sits on every request,
-and never read the store: the Secret comes from the API server's watch
-cache of secrets (``SecretLookup``), which the store watch keeps current,
-and its parsed form is kept per resourceVersion so a token is decoded once
+Lookups are synchronous, because authentication sits on every request.
+They never read the store. The Secret comes from the API server's watch
+cache of secrets (``SecretLookup``), which the store watch keeps current.
+Its parsed form is kept per resourceVersion, so a token is decoded once
 per change of its Secret.
 
-Differences from Kubernetes 1.32: an auth-extra-groups entry that does not
-start with ``system:bootstrappers:`` makes the token invalid, where
-Kubernetes logs it and rejects the token the same way; a Secret whose
-expiration does not parse counts as expired, as in Kubernetes.
+As in Kubernetes 1.32, a token is rejected when any auth-extra-groups
+entry does not start with ``system:bootstrappers:``, and a Secret whose
+expiration does not parse counts as expired.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pykube_control.apiserver.auth.identity import TokenAuthenticator, UserInfo
 
 
 class TokenChain:
-    """Returns the user of the first authenticator that knows the token (static file first, then bootstrap tokens)."""
+    """Returns the user of the first authenticator that accepts the token (static file first, then bootstrap tokens)."""
 
     def __init__(self, authenticators: Sequence[TokenAuthenticator]) -> None:
         self._authenticators = tuple(authenticators)
