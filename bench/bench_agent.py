@@ -8,7 +8,7 @@ image is already imported. Each pod runs `sleep 3600` with no probe.
 
 Latency of one pod is from just before its create request until a watch
 on the namespace delivers the pod with condition Ready=True, the
-definition of Kubernetes' pod startup SLO (which asks p99 <= 5 s). "1 pod"
+definition of Kubernetes' pod startup SLO (which sets p99 <= 5 s). "1 pod"
 starts ten pods one after the other; "30 pods" creates thirty at once.
 Figures: p50 and p99 in seconds (with 10 or 30 samples, p99 is the
 maximum). The agent's resident memory (VmRSS) is read with no pod and with

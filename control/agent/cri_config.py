@@ -10,10 +10,11 @@ runtime's labels and annotations, because CRI is then the only memory:
 - container annotations with the spec hash (a changed image restarts the
   container) and the restart count, which the next instance continues.
 
-Linux resources follow the kubelet: CPU shares from the cpu request
-(limit when no request), ``max(2, milli * 1024 / 1000)``; a CFS quota of
-``milli * period / 1000`` with a period of 100000 µs when a cpu limit is
-set, at least 1000 µs; the memory limit in bytes.
+Linux resources follow the kubelet. CPU shares come from the cpu request
+(the limit when no request is set) as ``max(2, milli * 1024 / 1000)``. A
+cpu limit sets a CFS quota of ``milli * period / 1000`` µs, at least
+1000 µs, with a period of 100000 µs. A memory limit becomes the memory
+limit in bytes.
 
 Differences from a kubelet: no pod-level cgroup, so each container's limits
 are enforced on its own cgroup (under the agent's cgroup parent) and the
@@ -246,10 +247,15 @@ def _pod_labels(pod: Mapping[str, Any], node_name: str) -> dict[str, str]:
 
 
 def _namespace_options(spec: Mapping[str, Any]) -> Any:
-    node, pod, container = api_pb2.NODE, api_pb2.POD, api_pb2.CONTAINER
+    node, pod = api_pb2.NODE, api_pb2.POD
+    pid = api_pb2.CONTAINER
+    if spec.get("shareProcessNamespace"):
+        pid = pod
+    if spec.get("hostPID"):
+        pid = node
     return api_pb2.NamespaceOption(
         network=node if spec.get("hostNetwork") else pod,
-        pid=node if spec.get("hostPID") else (pod if spec.get("shareProcessNamespace") else container),
+        pid=pid,
         ipc=node if spec.get("hostIPC") else pod,
     )
 

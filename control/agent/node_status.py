@@ -4,7 +4,7 @@ The object is built from plain values (``NodeIdentity`` plus the resources
 of node_info.py) so that its shape can be tested without a machine or a
 runtime. The agent writes the status through the status subresource at
 registration, whenever the Ready condition changes, and every
-``NODE_STATUS_INTERVAL`` seconds otherwise; the Lease (lease.py) is the
+``NODE_STATUS_INTERVAL`` seconds otherwise. The Lease (lease.py) is the
 frequent heartbeat.
 
 Differences from a kubelet: the pressure conditions are always False,
@@ -34,7 +34,7 @@ _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class NodeIdentity:
-    """What names and locates a node; ``node_ip`` is its InternalIP, ``port`` the agent's HTTPS port."""
+    """The name and addresses of a node: ``node_ip`` is its InternalIP, ``port`` the agent's HTTPS port."""
 
     name: str
     node_ip: str

@@ -71,9 +71,9 @@ def is_terminal(pod: Mapping[str, Any]) -> bool:
 def pod_requests(pod: Mapping[str, Any]) -> dict[str, int]:
     """Return the pod's effective requests: milli-cores for cpu, whole units (rounded up) for the rest.
 
-    Init containers run one at a time before the app containers, so the pod
+    Init containers run one at a time before the app containers. So the pod
     needs the larger of the biggest init container and the sum of the app
-    containers; overhead comes on top. For cpu, init 500m with apps
+    containers, and overhead comes on top. For cpu, init 500m with apps
     300m + 400m gives max(500, 700) = 700m.
 
     The scheduler's version (pykube_core.scheduler.requests) also counts

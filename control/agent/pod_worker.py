@@ -8,8 +8,8 @@ probe result that flipped, or a back-off that expired. Each wake-up runs
 ``sync``, which compares what the spec wants with what CRI reports, takes
 the next steps, and writes the pod status when it changed:
 
-1. a sandbox, created after the pod's volumes are set up; a sandbox that
-   stopped is replaced by a new one (a new attempt, and a new pod IP);
+1. a sandbox, created after the pod's volumes are set up. A sandbox that
+   stopped is replaced by a new one, with a new attempt number and pod IP;
 2. init containers, one at a time in order, each until it exits 0;
 3. the app containers, each started once and then restarted by the
    restart policy, with crash back-off (backoff.py), and killed and
@@ -154,12 +154,14 @@ class PodWorker:
         self.backoff = backoff
         self.startup_gate = startup_gate
         """Held while the pod has no sandbox yet, so a burst of new pods starts a few at a time."""
+
         self.removed = False
         """True once the pod object is gone from the API server: tear everything down."""
         self.finished = asyncio.Event()
         """Set when the pod's containers, sandbox and volumes are gone and the worker has ended."""
         self.rejection: tuple[str, str] | None = None
         """(reason, message) when admission rejected the pod; the worker only writes that status."""
+
         self.sandbox_id: str | None = None
         self.sandbox_config: Any = None
         self.pod_ips: list[str] = []
@@ -170,11 +172,13 @@ class PodWorker:
         """Container name -> (reason, message) of a start that failed, for its waiting state."""
         self._probes: dict[str, dict[ProbeKind, ProbeWorker]] = {}
         """Container id -> its probe workers."""
-        self._adopted_ready: dict[str, bool] = {}
         self._written: Object | None = None
         self._start_time: str | None = (pod.get("status") or {}).get("startTime")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+        self._adopted_ready: dict[str, bool] = {}
+        """Container id -> ready, from the pod's last written status (for adoption after a restart)."""
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             container_id = str(status.get("containerID") or "").removeprefix("containerd://")
             if container_id:
@@ -461,13 +465,36 @@ class PodWorker:
     async def _start_container(self, container: Object, *, init: bool, previous: Instance | None) -> None:
         """Create and start the next instance of ``container``; a failure leaves it waiting with the reason."""
         name = str(container["name"])
-        assert self.sandbox_id is not None
         restart_count = previous.attempt + 1 if previous is not None else 0
+        inputs = await self._container_inputs(container)
+        if inputs is None or not await self._pull_image(container):
+            return
+
+        await self._remove_older_instances(name)
+        envs, mounts = inputs
+        config = cri_config.container_config(
+            self.pod, container, node_name=self.settings.node_name, init=init,
+            restart_count=restart_count, envs=envs, mounts=mounts,
+        )  # fmt: skip
+        container_id = await self._create_and_start(name, config)
+        if previous is not None:
+            self.backoff.record_restart((self.uid, name))
+        log.info("container started pod=%s container=%s id=%s restart_count=%d",
+                 self.key, name, container_id[:13], restart_count)  # fmt: skip
+
+        if not init:
+            self._start_probes(container, container_id, time.time())
+            await self._post_start(container, container_id)
+
+    async def _container_inputs(self, container: Object) -> tuple[list[tuple[str, str]], list[tuple[str, str, bool]]] | None:
+        """Return the container's environment and mounts; None when its spec cannot run here (it waits)."""
+        name = str(container["name"])
         privileged = (container.get("securityContext") or {}).get("privileged")
         if privileged and not self.settings.allow_privileged:
-            self._waiting[name] = ("CreateContainerConfigError", f"privileged container {name} is not allowed on node "
-                                   f"{self.settings.node_name}; start the agent with --allow-privileged")  # fmt: skip
-            return
+            message = (f"privileged container {name} is not allowed on node {self.settings.node_name}; "
+                       "start the agent with --allow-privileged")  # fmt: skip
+            self._waiting[name] = ("CreateContainerConfigError", message)
+            return None
         try:
             context = PodContext(self.pod, host_ip=self.settings.node_ip, pod_ips=self.pod_ips,
                                  allocatable=self.settings.allocatable)  # fmt: skip
@@ -476,24 +503,29 @@ class PodWorker:
         except (EnvError, ValueError) as error:
             self._waiting[name] = ("CreateContainerConfigError", str(error))
             log.warning("container config invalid pod=%s container=%s error=%s", self.key, name, error)
-            return
+            return None
+        return envs, mounts
+
+    async def _pull_image(self, container: Object) -> bool:
+        """Make the container's image present by its pull policy; False when the policy forbids the pull."""
+        name = str(container["name"])
         try:
             await ensure_image(self.cri, str(container.get("image")), _pull_policy(container))
         except ImageNeverPullError as error:
             self._waiting[name] = ("ErrImageNeverPull", str(error))
-            return
+            return False
         except (ImageError, CRIError) as error:
             self._waiting[name] = ("ErrImagePull", str(error))
             raise
-        await self._remove_older_instances(name)
-        config = cri_config.container_config(
-            self.pod, container, node_name=self.settings.node_name, init=init,
-            restart_count=restart_count, envs=envs, mounts=mounts,
-        )  # fmt: skip
+        return True
+
+    async def _create_and_start(self, name: str, config: Any) -> str:
+        """Create and start one container in the current sandbox; return its id. CRI errors propagate."""
+        assert self.sandbox_id is not None
         log_dir = cri_config.pod_log_directory(self.settings.logs_dir, self.pod) / name
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            container_id = await self.cri.create_container(self.sandbox_id, config, self.sandbox_config)
+            container_id = str(await self.cri.create_container(self.sandbox_id, config, self.sandbox_config))
         except CRIError as error:
             self._waiting[name] = ("CreateContainerError", str(error))
             raise
@@ -503,13 +535,7 @@ class PodWorker:
             self._waiting[name] = ("RunContainerError", str(error))
             raise
         self._waiting.pop(name, None)
-        if previous is not None:
-            self.backoff.record_restart((self.uid, name))
-        log.info("container started pod=%s container=%s id=%s restart_count=%d",
-                 self.key, name, container_id[:13], restart_count)  # fmt: skip
-        if not init:
-            self._start_probes(container, container_id, time.time())
-            await self._post_start(container, container_id)
+        return container_id
 
     def _mounts(self, container: Object) -> list[tuple[str, str, bool]]:
         if self.volumes is None or self._pod_volumes is None:

@@ -127,6 +127,7 @@ async def _http_probe(
                "Accept": "*/*", "Connection": "close"}  # fmt: skip
     for header in action.get("httpHeaders") or []:
         headers[str(header.get("name"))] = str(header.get("value", ""))
+
     reader, writer = await open_connection(host, port, netns=netns, ssl_context=context)
     try:
         request = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
@@ -137,6 +138,7 @@ async def _http_probe(
         writer.close()
         with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
+
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[1].isdigit():
         raise ValueError(f"HTTP probe of {scheme}://{host}:{port}{path} got an invalid status line {status_line!r}")

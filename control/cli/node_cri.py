@@ -3,8 +3,8 @@
 The start order matters, because each step needs the one before:
 
 1. containerd, managed by pykube under ``<data-dir>/containerd/`` (or an
-   earlier one still answering on that socket), with the pause image and
-   every tarball in ``<data-dir>/images/`` imported;
+   earlier one that still serves CRI on that socket), with the pause image
+   and every tarball in ``<data-dir>/images/`` imported;
 2. the Node registration, which gives the Node's spec.podCIDR: the
    ``--pod-cidr`` flag, else the one the node IPAM controller assigns;
 3. the CNI plugin and its configuration for that podCIDR in the CNI
