@@ -373,6 +373,29 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
+def _csr_condition(csr: Object) -> str:
+    """Return kubectl's CONDITION of a CSR: its True condition types joined by commas, plus Issued, or Pending."""
+    types = [str(c.get("type")) for c in _get(csr, "status", "conditions") or [] if c.get("status") == "True"]
+    if _get(csr, "status", "certificate"):
+        types.append("Issued")
+    return ",".join(types) or "Pending"
+
+
+def _csr_duration(csr: Object) -> str:
+    seconds = _get(csr, "spec", "expirationSeconds")
+    return human_duration(seconds) if isinstance(seconds, int) else "<none>"
+
+
+COLUMNS["certificatesigningrequests.certificates.k8s.io"] = [
+    NAME,
+    AGE,
+    ("SignerName", "string", 0, lambda c: str(_get(c, "spec", "signerName") or "")),
+    ("Requestor", "string", 0, lambda c: str(_get(c, "spec", "username") or "")),
+    ("RequestedDuration", "string", 0, _csr_duration),
+    ("Condition", "string", 0, _csr_condition),
+]
+
+
 def _columns(resource: ResourceType) -> list[Column]:
     return COLUMNS.get(resource.qualified, [NAME, ("Created At", "date", 0, lambda o: _get(o, "metadata", "creationTimestamp"))])
 
