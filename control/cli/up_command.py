@@ -182,6 +182,11 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
         raise SystemExit(1) from None
     log.info("stopping the cluster keep_pods=%s", keep_pods)
     await supervisor.stop()
+    if options.runtime == "cri" and not keep_pods:
+        from pykube_control.cli.up_pods import remove_node_pods
+
+        removed = await remove_node_pods(options.data_dir, options.kubeconfig)
+        log.info("pods removed count=%d", removed)
     pid_file.unlink(missing_ok=True)
     log.info("cluster stopped")
 

@@ -216,3 +216,16 @@ def test_python_client_reads_cluster(cluster: Cluster, tmp_path: Path) -> None:
     assert deployment.status.ready_replicas == 3
     pods = client.CoreV1Api(api).list_namespaced_pod("default", label_selector="app=web")
     assert len([p for p in pods.items if p.metadata.deletion_timestamp is None]) == 3
+
+
+def test_plain_stop_removes_pods(cluster: Cluster) -> None:
+    cluster.keep_pods = False
+    cluster.stop()
+    cluster.start()
+    assert cluster.stop() == 0
+    leftovers = [line for line in (cluster.directory / "up.out").read_text().splitlines() if "pods removed count=" in line]
+    shims = subprocess.run(["pgrep", "-f", f"containerd-shim.*{cluster.data_dir}"], capture_output=True, text=True).stdout.split()
+    mounts = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(cluster.data_dir / "pods") in line]
+    assert leftovers and not leftovers[-1].endswith("count=0")
+    assert shims == []
+    assert mounts == []
