@@ -82,7 +82,7 @@ class JoinOptions:
 async def ensure_node_kubeconfig(options: JoinOptions) -> Path:
     """Return the path of a node kubeconfig that works for ``options.node_name``, bootstrapping when needed."""
     path = options.data_dir / NODE_KUBECONFIG
-    reason = reusable_reason(path, options.node_name)
+    reason = reusable_reason(path, options.node_name, options.server)
     if reason is None:
         log.info("reusing node kubeconfig path=%s node=%s", path, options.node_name)
         return path

@@ -1,10 +1,11 @@
 """The node agent's own kubeconfig, ``<data-dir>/node-kubeconfig``: client certificate, key and CA.
 
 TLS bootstrap writes it once the cluster has signed the node's certificate.
-Later starts reuse it while it still works. That is, the certificate is for
-``system:node:<node name>``, was issued by the CA in the same file, and
-stays valid for at least ``RENEW_BEFORE``. The file is written 0600 by
-atomic rename, because it holds the private key.
+Later starts reuse it while it still works. That is, it names the same
+server, and its certificate is for ``system:node:<node name>``, was
+issued by the CA in the same file, and stays valid for at least
+``RENEW_BEFORE``. The file is written 0600 by atomic rename, because it
+contains the private key.
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ def write_node_kubeconfig(path: Path, config: dict[str, Any]) -> None:
     log.info("wrote node kubeconfig path=%s", path)
 
 
-def reusable_reason(path: Path, node_name: str, now: datetime.datetime | None = None) -> str | None:
-    """Return why the kubeconfig at ``path`` cannot be reused for ``node_name``, or None when it can."""
+def reusable_reason(
+    path: Path, node_name: str, server: str | None = None, now: datetime.datetime | None = None
+) -> str | None:
+    """Return why the kubeconfig at ``path`` cannot be reused for ``node_name`` at ``server``, or None when it can.
+
+    ``server`` None accepts any server URL in the file.
+    """
     if not path.exists():
         return "missing"
     try:
@@ -82,6 +88,8 @@ def reusable_reason(path: Path, node_name: str, now: datetime.datetime | None = 
         certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"], validate=True))
     except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError, ValueError, binascii.Error) as error:
         return f"unreadable ({type(error).__name__}: {error})"
+    if server is not None and str(cluster.get("server", "")).rstrip("/") != server.rstrip("/"):
+        return f"server changed from {cluster.get('server')} to {server}"
     common_names = certificate.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
     expected = NODE_USER_PREFIX + node_name
     if not common_names or common_names[0].value != expected:

@@ -41,6 +41,7 @@ def joined_node_name(runtime: str, node_name: str | None, prefix: str, first_ind
     return node_name or socket.gethostname().lower()
 
 
+# TODO: test joining with --runtime cri on a real containerd; only --runtime fake is tested.
 def join_cluster(
     *, server: str, token: str, ca_cert_hash: str, node_name: str, data_dir: Path | None, log_level: str
 ) -> Path:
