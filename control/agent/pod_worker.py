@@ -172,6 +172,8 @@ class PodWorker:
         """Container name -> (reason, message) of a start that failed, for its waiting state."""
         self._probes: dict[str, dict[ProbeKind, ProbeWorker]] = {}
         """Container id -> its probe workers."""
+        self._carried_attempts: dict[str, int] = {}
+        """Container name -> its last attempt in a sandbox that was replaced."""
         self._written: Object | None = None
         self._start_time: str | None = (pod.get("status") or {}).get("startTime")
         self._wake = asyncio.Event()
@@ -282,6 +284,11 @@ class PodWorker:
             return True
         if sandboxes:
             log.info("pod sandbox not ready, replacing it pod=%s sandbox=%s", self.key, sandboxes[-1].id[:13])
+            # Restart counts go on in the new sandbox, as the kubelet's do.
+            for box in sandboxes:
+                for old in await self.cri.list_containers(sandbox_id=box.id):
+                    name = old.metadata.name
+                    self._carried_attempts[name] = max(self._carried_attempts.get(name, -1), old.metadata.attempt)
             await self._remove_containers_and_sandboxes(sandboxes)
         self.sandbox_id = None
         attempt = (sandboxes[-1].metadata.attempt + 1) if sandboxes else 0
@@ -465,7 +472,10 @@ class PodWorker:
     async def _start_container(self, container: Object, *, init: bool, previous: Instance | None) -> None:
         """Create and start the next instance of ``container``; a failure leaves it waiting with the reason."""
         name = str(container["name"])
-        restart_count = previous.attempt + 1 if previous is not None else 0
+        if previous is not None:
+            restart_count = previous.attempt + 1
+        else:
+            restart_count = self._carried_attempts.get(name, -1) + 1
         inputs = await self._container_inputs(container)
         if inputs is None or not await self._pull_image(container):
             return
@@ -477,7 +487,7 @@ class PodWorker:
             restart_count=restart_count, envs=envs, mounts=mounts,
         )  # fmt: skip
         container_id = await self._create_and_start(name, config)
-        if previous is not None:
+        if restart_count > 0:
             self.backoff.record_restart((self.uid, name))
         log.info("container started pod=%s container=%s id=%s restart_count=%d",
                  self.key, name, container_id[:13], restart_count)  # fmt: skip

@@ -100,7 +100,7 @@ async def run_cri_node(options: CRINodeOptions) -> None:
             server, port = await _start_server(client, config, LogDirectory(config.logs_dir, running))
             config = dataclasses.replace(config, port=port)
             volumes = VolumeManager(config.pods_dir, client)
-            agent = NodeAgent(client, cri, config, volumes=volumes)
+            agent = NodeAgent(client, cri, config, volumes=volumes, cleanup_volumes=volumes.cleanup_orphans)
             agent_ref.append(agent)
             volumes.allocatable = agent.allocatable.resource_list()
             await agent.register()

@@ -72,7 +72,8 @@ def agent_config(env: NodeEnv, name: str, subnet: str, **overrides: Any) -> Agen
 def start_agent(env: NodeEnv, client: APIClient, config: AgentConfig, network: NetworkConfig) -> NodeAgent:
     volumes = VolumeManager(config.pods_dir, client)
     node_network = NodeNetwork(network, node_name=config.node_name, netns=config.netns)
-    return NodeAgent(client, env.cri, config, volumes=volumes, network=node_network)
+    return NodeAgent(client, env.cri, config, volumes=volumes, network=node_network,
+                     cleanup_volumes=volumes.cleanup_orphans)  # fmt: skip
 
 
 @contextlib.asynccontextmanager

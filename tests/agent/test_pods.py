@@ -297,8 +297,11 @@ async def record_ready(client: APIClient, name: str, seen: list[str | None]) -> 
 
 
 async def test_orphans_removed_after_restart(client: APIClient, node: AgentNode) -> None:
-    await create_pod(client, "orphan", busybox(command=["sleep", "3600"]))
-    await wait_for_pod(client, "orphan", is_ready)
+    memory = busybox(command=["sleep", "3600"], volumeMounts=[{"name": "cache", "mountPath": "/cache"}])
+    await create_pod(client, "orphan", memory, volumes=[{"name": "cache", "emptyDir": {"medium": "Memory"}}])
+    pod = await wait_for_pod(client, "orphan", is_ready)
+    pod_dir = node.agent.config.pods_dir / pod["metadata"]["uid"]
+    assert pod_dir.is_dir()
     await node.agent.stop()
     # Gone from the API while no agent ran: its sandbox now belongs to no pod.
     await client.delete(PODS, "orphan", namespace="default", grace_period_seconds=0)
@@ -307,6 +310,8 @@ async def test_orphans_removed_after_restart(client: APIClient, node: AgentNode)
     sandboxes = await node.env.cri.list_pod_sandbox(labels={"io.kubernetes.pod.name": "orphan"})
     assert sandboxes == []
     assert not list(node.agent.config.logs_dir.glob("default_orphan_*"))
+    assert not pod_dir.exists()
+    assert str(pod_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
 async def test_sandbox_crashes_keep_ip_range(client: APIClient, node: AgentNode) -> None:
@@ -320,6 +325,7 @@ async def test_sandbox_crashes_keep_ip_range(client: APIClient, node: AgentNode)
         pod = await wait_for_pod(client, "fragile", lambda p: is_ready(p) and p["status"].get("podIP") != old_ip)
         live = {box.id for box in await node.env.cri.list_pod_sandbox()}
         assert {allocation.container_id for allocation in ipam.allocations()} <= live
+    assert container_status(pod)["restartCount"] == 4
     await delete_pod(client, "fragile")
     assert ipam.allocations() == []
 
