@@ -13,7 +13,7 @@ import pytest
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import Forbidden
 from pykube_control.client.kubeconfig import load_client_config
-from pykube_control.client.resource import NODES
+from pykube_control.client.resource import NODES, PODS
 from tests.join.conftest import CSRS, TOKEN, Cluster
 
 NODE = "fake-node-0"
@@ -138,3 +138,23 @@ async def test_malformed_ca_hash_refused(token_cluster: Cluster, tmp_path: Path)
     code, stderr = await failed_join(node_argv(token_cluster, tmp_path / "node", ca_cert_hash="md5:abc"))
     assert code != 0
     assert "invalid CA certificate hash 'md5:abc'" in stderr
+
+
+@pytest.mark.usefixtures("controllers")
+async def test_joined_node_runs_pod(token_cluster: Cluster, tmp_path: Path) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"nodeName": NODE, "containers": [{"name": "web", "image": "localhost/pykube/web:1"}]},
+    }
+    await token_cluster.admin.create(PODS, pod)
+    async with running_node(node_argv(token_cluster, tmp_path / "node")):
+        await wait_for_node(token_cluster)
+        phase = ""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + JOIN_TIMEOUT
+        while loop.time() < deadline and phase != "Running":
+            phase = (await token_cluster.admin.get(PODS, "web", namespace="default"))["status"].get("phase", "")
+            await asyncio.sleep(0.2)
+    assert phase == "Running"
