@@ -10,8 +10,10 @@ and IPAM state exist from the earlier rounds, as on a running node.
 way, with site-packages ("interpreter start") and without them as the
 installed plugin runs (``-S``, "interpreter start -S"). The difference
 between ADD and "interpreter start -S" is the plugin's own work: its
-imports, the IPAM lock, and the 6 to 8 ``ip`` and ``nft`` processes it
-starts.
+imports, the IPAM lock, the 5 ``ip``, ``nsenter`` and ``nft`` processes
+it starts (one or two more when the configuration has node routes), and
+the kernel's work on links. DEL starts one process. The machine is
+shared, so compare the ratios within one run.
 """
 
 from __future__ import annotations
