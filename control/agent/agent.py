@@ -45,6 +45,7 @@ from pykube_control.agent.pod_admission import admit
 from pykube_control.agent.pod_network import NodeNetwork
 from pykube_control.agent.pod_worker import RESYNC_PERIOD, RETRY_DELAY, PodVolumes, PodWorker, WorkerSettings
 from pykube_control.client.api import APIClient
+from pykube_control.client.events import EventRecorder
 from pykube_control.client.errors import AlreadyExists, APIConnectionError, APIError, Conflict
 from pykube_control.client.informer import Informer
 from pykube_control.client.resource import NODES, PODS
@@ -129,6 +130,7 @@ class NodeAgent:
                                      labels=dict(config.labels))  # fmt: skip
         self.backoff = CrashBackoff(initial=config.backoff_initial, maximum=config.backoff_max)
         self.startup_gate = asyncio.Semaphore(config.parallel_pod_starts)
+        self.events = EventRecorder(client, "kubelet", host=config.node_name)
         self.workers: dict[str, PodWorker] = {}
         """Pod uid -> its worker, kept until the pod object is gone and the worker finished."""
         self.node: Object | None = None
@@ -255,7 +257,8 @@ class NodeAgent:
             worker.update(pod)
             return
         worker = PodWorker(pod, cri=self.cri, client=self.client, volumes=self.volumes,
-                           settings=self._settings(), backoff=self.backoff, startup_gate=self.startup_gate)  # fmt: skip
+                           settings=self._settings(), backoff=self.backoff, startup_gate=self.startup_gate,
+                           events=self.events)  # fmt: skip
         if self._needs_admission(pod):
             others = [w.pod for w in self.workers.values() if w.rejection is None and not w.removed]
             rejection = admit(pod, others, self.allocatable)

@@ -30,8 +30,9 @@ starts a new one.
 
 Differences from a kubelet: sidecar init containers (restartPolicy
 Always) are run like plain init containers; a failed image pull is
-retried at the next sync without the ImagePullBackOff delay; no events
-are recorded.
+retried at the next sync without the ImagePullBackOff delay; Events are
+recorded for container starts, kills, back-off and failures, but not for
+every failed probe attempt.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from pykube_control.agent.node_info import NodeResources
 from pykube_control.agent.pod_status import ContainerView, pod_status, terminated_state
 from pykube_control.agent.probes import ProbeKind, ProbeWorker
 from pykube_control.client.api import APIClient
+from pykube_control.client.events import EventRecorder, EventType
 from pykube_control.client.errors import APIConnectionError, APIError, Conflict, NotFound
 from pykube_control.client.resource import PODS
 from pykube_control.cri.client import CRIClient
@@ -143,6 +145,7 @@ class PodWorker:
         settings: WorkerSettings,
         backoff: CrashBackoff,
         startup_gate: asyncio.Semaphore | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
@@ -154,6 +157,8 @@ class PodWorker:
         self.backoff = backoff
         self.startup_gate = startup_gate
         """Held while the pod has no sandbox yet, so a burst of new pods starts a few at a time."""
+        self.events = events
+        self._event_tasks: set[asyncio.Task[Any]] = set()
 
         self.removed = False
         """True once the pod object is gone from the API server: tear everything down."""
@@ -429,6 +434,7 @@ class PodWorker:
                 if reason is None:
                     continue
                 log.info("killing container pod=%s container=%s reason=%s", self.key, name, reason)
+                self._event("Warning", "Unhealthy", reason)
                 await self._kill(container, latest, self._grace_seconds())
                 await self._observe()
                 latest = self._latest(name)
@@ -441,6 +447,10 @@ class PodWorker:
             remaining = self._restart_due(latest)
             if remaining > 0:
                 delay = self.backoff.current((self.uid, name))
+                if self._waiting.get(name, ("", ""))[0] != "CrashLoopBackOff":
+                    metadata = self.pod["metadata"]
+                    self._event("Warning", "BackOff", f"Back-off restarting failed container {name} in pod "
+                                f"{metadata['name']}_{metadata['namespace']}({self.uid})")  # fmt: skip
                 self._waiting[name] = (
                     "CrashLoopBackOff",
                     f"back-off {delay:g}s restarting failed container={name} pod={self.pod['metadata']['name']}_"
@@ -504,6 +514,7 @@ class PodWorker:
             message = (f"privileged container {name} is not allowed on node {self.settings.node_name}; "
                        "start the agent with --allow-privileged")  # fmt: skip
             self._waiting[name] = ("CreateContainerConfigError", message)
+            self._event("Warning", "Failed", f"Error: {message}")
             return None
         try:
             context = PodContext(self.pod, host_ip=self.settings.node_ip, pod_ips=self.pod_ips,
@@ -512,6 +523,7 @@ class PodWorker:
             mounts = self._mounts(container)
         except (EnvError, ValueError) as error:
             self._waiting[name] = ("CreateContainerConfigError", str(error))
+            self._event("Warning", "Failed", f"Error: {error}")
             log.warning("container config invalid pod=%s container=%s error=%s", self.key, name, error)
             return None
         return envs, mounts
@@ -538,12 +550,16 @@ class PodWorker:
             container_id = str(await self.cri.create_container(self.sandbox_id, config, self.sandbox_config))
         except CRIError as error:
             self._waiting[name] = ("CreateContainerError", str(error))
+            self._event("Warning", "Failed", f"Error: {error}")
             raise
+        self._event("Normal", "Created", f"Created container: {name}")
         try:
             await self.cri.start_container(container_id)
         except CRIError as error:
             self._waiting[name] = ("RunContainerError", str(error))
+            self._event("Warning", "Failed", f"Error: {error}")
             raise
+        self._event("Normal", "Started", f"Started container {name}")
         self._waiting.pop(name, None)
         return container_id
 
@@ -708,13 +724,24 @@ class PodWorker:
         reason, message = self.rejection
         status = {"phase": "Failed", "reason": reason, "message": message, "hostIP": self.settings.node_ip,
                   "hostIPs": [{"ip": self.settings.node_ip}], "startTime": self._start_time or pod_start_time()}  # fmt: skip
+        if status == self._written:
+            return
         await self._patch_status(status)
+        self._event("Warning", reason, message)
         log.info("pod rejected pod=%s reason=%s message=%s", self.key, reason, message)
 
     def _waiting_all(self, reason: str, message: str) -> None:
         spec = self.pod.get("spec") or {}
         for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
             self._waiting[str(container["name"])] = (reason, message)
+
+    def _event(self, event_type: EventType, reason: str, message: str) -> None:
+        """Record an Event about the pod in the background; recording never delays or fails the sync."""
+        if self.events is None:
+            return
+        task = asyncio.create_task(self.events.record(self.pod, event_type, reason, message))
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_tasks.discard)
 
     # --- termination ---------------------------------------------------------------------------
 
@@ -737,6 +764,7 @@ class PodWorker:
             if not ok:
                 log.warning("preStop hook failed pod=%s container=%s message=%s", self.key, instance.name, message)
         remaining = max(0, int(deadline - time.monotonic() + 0.999))
+        self._event("Normal", "Killing", f"Stopping container {instance.name}")
         await self._stop_probes_of(instance.id)
         with contextlib.suppress(CRINotFoundError):
             await self.cri.stop_container(instance.id, remaining)

@@ -21,7 +21,7 @@ import pytest_asyncio
 from pykube_control.apiserver.app import APIServerConfig, RunningAPIServer, start_apiserver
 from pykube_control.client.api import APIClient
 from pykube_control.client.kubeconfig import ClientConfig
-from pykube_control.client.resource import CONFIGMAPS, PODS
+from pykube_control.client.resource import CONFIGMAPS, EVENTS, PODS
 from pykube_control.cni.ipam import IPAM
 
 from tests.agent.builders import container, resources
@@ -84,6 +84,18 @@ async def exec_in(node: AgentNode, pod: dict[str, Any], *command: str, name: str
     container_id = str(container_status(pod, name)["containerID"]).removeprefix("containerd://")
     response = await node.env.cri.exec_sync(container_id, list(command), 10)
     return bytes(response.stdout).decode() + bytes(response.stderr).decode()
+
+
+async def event_reasons(client: APIClient, pod_name: str, wanted: str) -> set[str]:
+    """Return the reasons of the Events about the pod, polling briefly until ``wanted`` is among them."""
+    reasons: set[str] = set()
+    for _ in range(50):
+        items = (await client.list(EVENTS, namespace="default"))["items"]
+        reasons = {e["reason"] for e in items if e["involvedObject"].get("name") == pod_name}
+        if wanted in reasons:
+            break
+        await asyncio.sleep(0.1)
+    return reasons
 
 
 async def delete_pod(client: APIClient, name: str) -> None:
@@ -196,6 +208,7 @@ async def test_crash_loop_backs_off(client: APIClient, node: AgentNode) -> None:
     assert "back-off" in status["state"]["waiting"]["message"]
     assert pod["status"]["phase"] == "Running"
     assert condition(pod, "Ready") == "False"
+    assert {"Created", "Started", "BackOff"} <= await event_reasons(client, "crasher", "BackOff")
     await delete_pod(client, "crasher")
 
 
@@ -205,6 +218,7 @@ async def test_liveness_failure_restarts(client: APIClient, node: AgentNode) -> 
     await create_pod(client, "unhealthy", busybox(command=["sh", "-c", script], livenessProbe=probe))
     pod = await wait_for_pod(client, "unhealthy", lambda p: container_status(p).get("restartCount", 0) >= 1)
     assert container_status(pod)["lastState"]["terminated"]["exitCode"] in (137, 143)
+    assert {"Unhealthy", "Killing"} <= await event_reasons(client, "unhealthy", "Unhealthy")
     await delete_pod(client, "unhealthy")
 
 
@@ -265,6 +279,7 @@ async def test_rejects_pod_out_of_cpu(client: APIClient, node: AgentNode) -> Non
     await create_pod(client, "greedy", greedy)
     pod = await wait_for_pod(client, "greedy", lambda p: p.get("status", {}).get("phase") == "Failed")
     assert pod["status"]["reason"] == "OutOfcpu"
+    assert "OutOfcpu" in await event_reasons(client, "greedy", "OutOfcpu")
     assert pod["status"]["message"].startswith(
         "Pod was rejected: Node didn't have enough resource: cpu, requested: 500000, used: 0, capacity: "
     )
