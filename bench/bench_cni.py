@@ -39,11 +39,11 @@ ROUNDS = 30
 @pytest.fixture(scope="module")
 def node() -> Iterator[Node]:
     with tempfile.TemporaryDirectory() as folder:
-        made = make_node(Path(folder))
+        created = make_node(Path(folder))
         try:
-            yield made
+            yield created
         finally:
-            made.cleanup()
+            created.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -157,12 +157,12 @@ def make_node(tmp_path: Path, *, subnet: str = "10.250.1.0/24", cluster_cidr: st
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:
     """A node namespace with a /24 pod subnet and a unique bridge and table name."""
-    made = make_node(tmp_path)
+    created = make_node(tmp_path)
     try:
-        yield made
+        yield created
     finally:
-        made.cleanup()
-        shutil.rmtree(made.config.state_dir, ignore_errors=True)
+        created.cleanup()
+        shutil.rmtree(created.config.state_dir, ignore_errors=True)
 
 
 def node_address(record: Any) -> IPv4Address:
