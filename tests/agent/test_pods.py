@@ -106,7 +106,9 @@ async def delete_pod(client: APIClient, name: str) -> None:
 async def test_httpd_pod_serves_page(client: APIClient, node: AgentNode) -> None:
     script = "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www"
     probe = {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1}
-    web = busybox(command=["sh", "-c", script], ports=[{"name": "http", "containerPort": 8080}], readinessProbe=probe)
+    alive = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 2, "initialDelaySeconds": 1}
+    web = busybox(command=["sh", "-c", script], ports=[{"name": "http", "containerPort": 8080}],
+                  readinessProbe=probe, livenessProbe=alive)  # fmt: skip
     await create_pod(client, "web", web)
     pod = await wait_for_pod(client, "web", is_ready)
     pod_ip = pod["status"]["podIP"]
@@ -117,6 +119,8 @@ async def test_httpd_pod_serves_page(client: APIClient, node: AgentNode) -> None
     code, page = await node.env.run_in_netns("wget", "-qO-", f"http://{pod_ip}:8080/index.html")
     assert code == 0
     assert page.strip() == "hello-from-pod"
+    await asyncio.sleep(3)
+    assert container_status(await client.get(PODS, "web", namespace="default"))["restartCount"] == 0
     await delete_pod(client, "web")
 
 
@@ -191,6 +195,28 @@ async def test_post_start_hook_runs(client: APIClient, node: AgentNode) -> None:
     pod = await wait_for_pod(client, "hooked", is_ready)
     assert (await exec_in(node, pod, "cat", "/tmp/hook")).strip() == "started"
     await delete_pod(client, "hooked")
+
+
+async def test_startup_probe_gates_readiness(client: APIClient, node: AgentNode) -> None:
+    startup = {"exec": {"command": ["cat", "/tmp/started"]}, "periodSeconds": 1, "failureThreshold": 30}
+    ready = {"exec": {"command": ["true"]}, "periodSeconds": 1}
+    slow = busybox(command=["sleep", "3600"], startupProbe=startup, readinessProbe=ready)
+    await create_pod(client, "slow-start", slow)
+    pod = await wait_for_pod(client, "slow-start", lambda p: container_status(p).get("state", {}).get("running") is not None)
+    assert container_status(pod)["started"] is False
+    assert condition(pod, "Ready") != "True"
+    await exec_in(node, pod, "touch", "/tmp/started")
+    pod = await wait_for_pod(client, "slow-start", is_ready)
+    assert container_status(pod)["started"] is True
+    await delete_pod(client, "slow-start")
+
+
+async def test_host_network_pod_uses_node_ip(client: APIClient, node: AgentNode) -> None:
+    await create_pod(client, "on-host", busybox(command=["sleep", "3600"]), hostNetwork=True)
+    pod = await wait_for_pod(client, "on-host", is_ready)
+    assert pod["status"]["podIP"] == node.env.node_ip
+    assert node.env.node_ip in await exec_in(node, pod, "ip", "-4", "addr")
+    await delete_pod(client, "on-host")
 
 
 async def test_crash_loop_backs_off(client: APIClient, node: AgentNode) -> None:
