@@ -1,9 +1,9 @@
 """A test cluster for the node agent: an API server, and nodes each with containerd and CNI in a namespace.
 
-``agent_node()`` starts a ``node_env`` (tests/agent/node_env.py), installs
-the pykube CNI plugin into its containerd's CNI directories with a bridge
-and nftables table named after the node's suffix, and runs a
-``NodeAgent`` with short intervals, a volume manager, and probes that
+``agent_node()`` starts a ``node_env`` (tests/agent/node_env.py) and
+installs the pykube CNI plugin into its containerd's CNI directories, with
+a bridge and nftables table named after the node's suffix. Then it runs a
+``NodeAgent`` with short intervals and a volume manager, whose probes
 connect from the node's namespace. Helpers poll the API server until a
 pod reaches a state, and fetch pages from inside a node's namespace.
 """

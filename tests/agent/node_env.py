@@ -11,10 +11,11 @@ runs on, without touching the machine's root network namespace:
    and hostNetwork pods share that namespace;
 3. the pause image and a busybox image imported.
 
-Cleanup on exit runs even after a failure, in this order: every sandbox
-of the containerd, containerd itself, leftover processes of the node's
-cgroup parent and shims (by pid), the cgroup parent directories, mounts
-under the directory, the directory, and the network namespace.
+Cleanup on exit runs even after a failure. It removes, in this order,
+every sandbox of the containerd and containerd itself. Then it kills (by
+pid) leftover processes of the node's cgroup parent and shims, and
+removes the cgroup parent directories, mounts under the directory, the
+directory, and the network namespace.
 
 Traffic to pods goes through ``NodeEnv.run_in_netns`` (``ip netns exec``),
 never from the root namespace.

@@ -2,8 +2,9 @@
 
 A /29 leaves five pod addresses once the network, broadcast and gateway
 addresses are taken. The test kills the pod's sandbox (its pause process)
-eight times; each time the agent replaces the sandbox, and the old one's
-address must come back, or the sixth replacement would find no address.
+eight times, and each time the agent replaces the sandbox. The old
+sandbox's address must come back, or the sixth replacement would find no
+free address.
 """
 
 from __future__ import annotations

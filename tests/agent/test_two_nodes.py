@@ -51,12 +51,12 @@ def link_to(peer: NodeEnv) -> Any:
     """Return a callback that joins a new node's namespace to ``peer``'s with a veth pair and addresses."""
 
     def link(env: NodeEnv) -> None:
-        here, there = f"pkv{env.suffix}", f"pkv{peer.suffix}"
-        run(["ip", "-n", env.netns, "link", "add", here, "type", "veth", "peer", "name", there, "netns", peer.netns])
-        run(["ip", "-n", env.netns, "addr", "add", f"{env.node_ip}/24", "dev", here])
-        run(["ip", "-n", peer.netns, "addr", "add", f"{peer.node_ip}/24", "dev", there])
-        run(["ip", "-n", env.netns, "link", "set", here, "up"])
-        run(["ip", "-n", peer.netns, "link", "set", there, "up"])
+        local, remote = f"pkv{env.suffix}", f"pkv{peer.suffix}"
+        run(["ip", "-n", env.netns, "link", "add", local, "type", "veth", "peer", "name", remote, "netns", peer.netns])
+        run(["ip", "-n", env.netns, "addr", "add", f"{env.node_ip}/24", "dev", local])
+        run(["ip", "-n", peer.netns, "addr", "add", f"{peer.node_ip}/24", "dev", remote])
+        run(["ip", "-n", env.netns, "link", "set", local, "up"])
+        run(["ip", "-n", peer.netns, "link", "set", remote, "up"])
 
     return link
 
