@@ -2,9 +2,9 @@
 
 UDP has no connection close, so a client that keeps its source port keeps
 hitting the conntrack entry, and with it the DNAT to the old backend, until
-the entry times out. After a sync that changes a UDP service port's
-endpoints, entries of its frontends whose reply source is a removed
-endpoint are deleted; when a port goes from no endpoints to some, all
+the entry times out. So after a sync that changes a UDP service port's
+endpoints, the entries of its frontends whose reply source is a removed
+endpoint are deleted. When a port goes from no endpoints to some, all
 entries of its frontends are deleted, in case one was created while the
 port had none.
 

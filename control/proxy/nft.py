@@ -1,7 +1,7 @@
 """Apply nft command text through libnftables, inside one network namespace.
 
 libnftables comes from the OS package python3-nftables, which installs the
-`nftables` module for the system Python only; when our interpreter cannot
+`nftables` module for the system Python only. When this interpreter cannot
 import it, the module is loaded from that package's directory by path, so
 the system's other packages stay off sys.path.
 
@@ -32,10 +32,10 @@ from typing import Any
 log = logging.getLogger("pykube.proxy")
 
 SYSTEM_NFTABLES = Path("/usr/lib/python3/dist-packages/nftables")
-"""Where Debian's python3-nftables installs the module."""
+"""Directory of the module that Debian's python3-nftables installs."""
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
-"""Where `ip netns add` bind-mounts named network namespaces."""
+"""Directory where `ip netns add` bind-mounts named network namespaces."""
 
 
 class NftUnavailable(RuntimeError):

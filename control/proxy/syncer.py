@@ -1,7 +1,7 @@
 """The sync loop: coalesce changes, compile, apply atomically, clean conntrack.
 
 A sync is full or partial. A full sync rebuilds the table in one
-transaction from every cached Service; it runs at start, after a failed
+transaction from every cached Service. It runs at start, after a failed
 transaction, when the node's addresses change, and every full_sync_interval
 as a safety net. A partial sync compiles only the Services marked changed
 and applies element deltas against the compiler's mirror, so it never

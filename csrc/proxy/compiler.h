@@ -24,6 +24,14 @@
 // protocol and endpoint count in use, and libnftables' cost stays proportional to the elements that a
 // sync changes.
 //
+// ClientIP affinity remembers a slot, not a backend: affinity_<k> holds the
+// clients sent to slot k. NOTE: when endpoints change, a slot may name
+// another backend, so a client can move even if its backend still serves.
+//
+// A key (address . protocol . port) belongs to the first row that claims
+// it; later rows are reported as conflicts. NOTE: a row that lost a key
+// gets it only at the next full sync after the owner goes away.
+//
 // The compiler keeps a mirror of the committed elements, row by row, and
 // diffs a batch of rows against it. pykube_core/proxy/_reference.py is the
 // pure-Python twin; both must produce byte-identical text.

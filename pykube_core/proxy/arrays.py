@@ -72,7 +72,7 @@ class CompileResult:
     """Output of one compile: nft command text and the rows left out.
 
     conflicts lists the ids of rows that lost at least one address, protocol
-    and port to an earlier row that already owned it; their other rules are
+    and port to an earlier row that already owned it. Their other rules are
     in the text.
     """
 

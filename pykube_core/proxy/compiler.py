@@ -3,8 +3,8 @@
 RuleCompiler hides which twin runs: the C++ compiler (pykube_core.proxy.
 _native) unless PYKUBE_PURE_PYTHON=1 or the extension is not built, in which
 case the reference (_reference.py) runs. Both keep a mirror of the committed
-rules, so a sync is compile() then, after the kernel accepted the text,
-commit(); after a failed apply, discard() keeps the mirror equal to what the
+rules, so a sync is compile(), then commit() once the kernel accepted the
+text. After a failed apply, discard() keeps the mirror equal to what the
 kernel still has.
 """
 

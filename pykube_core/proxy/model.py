@@ -3,10 +3,10 @@
 ServiceModel caches the Services and EndpointSlices the proxy watches,
 tracks which Services changed since the last sync, and turns a Service into
 one ServicePortSpec per entry of spec.ports. It owns the Kubernetes rules
-that need strings: named targetPorts (resolved per EndpointSlice, so two
-pods may serve one Service on different ports), endpoint conditions, the
-traffic policies, and the validation that keeps one bad object from
-failing a sync for everyone else.
+that need strings: named targetPorts, endpoint conditions, the traffic
+policies, and the validation that keeps one bad object from failing a sync
+for everyone else. Named targetPorts resolve per EndpointSlice, so two pods
+may serve one Service on different ports.
 
 Known differences from kube-proxy (Kubernetes 1.35):
 
@@ -342,6 +342,8 @@ class ServiceModel:
     ) -> tuple[PortKey, ServicePortSpec]:
         name = port.get("name") or ""
         protocol_name = port.get("protocol") or "TCP"
+        # TODO: check that the kernel has conntrack and NAT for SCTP before
+        # programming it; every protocol of PROTOCOL_NUMBERS is assumed present.
         protocol = PROTOCOL_NUMBERS.get(protocol_name)
         if protocol is None:
             raise InvalidService(

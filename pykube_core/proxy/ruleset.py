@@ -1,9 +1,9 @@
 """The fixed part of the pykube nftables table, and its cleanup.
 
-The compiler writes the parts that grow with the cluster (elements of the
-shared maps and the per-endpoint-count chains); this module writes what
-every table has: the maps and sets, the dispatch chain and the base chains
-on the netfilter hooks. A full sync is one transaction that deletes the
+The compiler writes the parts that grow with the cluster: elements of the
+shared maps and the per-endpoint-count chains. This module writes what
+every table has, which is the maps and sets, the dispatch chain and the
+base chains on the netfilter hooks. A full sync is one transaction that deletes the
 table and builds it again, so no stale object survives and the kernel
 never sees a half-built table.
 
@@ -35,6 +35,8 @@ def ruleset_header(table: str) -> str:
     The first two commands make the delete succeed whether or not the
     table exists, so a full sync needs no listing of the kernel's state.
     """
+    # NOTE: recreating the table also empties the affinity_<k> sets, so a
+    # full sync (at start, hourly, after a failure) resets ClientIP affinity.
     mark = f"0x{MASQUERADE_MARK:08x}"
     prefix = f"ip {table}"
     lines = [
