@@ -63,6 +63,9 @@ LOG_DIR = "logs"
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also merge the admin credentials into this kubeconfig (such as ~/.kube/config) and make them current.",
 )
+@click.option("--server", default=None, help="Join the cluster of this API server URL instead of running one; needs --token and --ca-cert-hash.")
+@click.option("--token", default=None, metavar="ID.SECRET", help="Bootstrap token printed by the first machine's pykube up.")
+@click.option("--ca-cert-hash", default=None, metavar="sha256:HEX", help="Hash of the cluster CA's public key, printed with the token.")
 @click.option("--check", "check_only", is_flag=True, help="Only check the machine and print what to fix.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def up_command(
@@ -78,6 +81,9 @@ def up_command(
     cgroup_parent: str,
     keep_pods: bool,
     write_kubeconfig: Path | None,
+    server: str | None,
+    token: str | None,
+    ca_cert_hash: str | None,
     check_only: bool,
     log_level: str,
 ) -> None:
@@ -93,6 +99,14 @@ def up_command(
             etcd_endpoints = parse_etcd_endpoints(etcd_endpoints)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--etcd-endpoints") from None
+    from pykube_control.cli.node_join import join_options_given
+
+    join: tuple[str, str, str] | None = None
+    if join_options_given(server, token, ca_cert_hash):
+        assert server is not None and token is not None and ca_cert_hash is not None
+        join = (server, token, ca_cert_hash)
+    if join is not None and runtime != "cri":
+        raise click.BadParameter("a machine that joins a cluster runs real pods; drop --runtime fake", param_hint="--runtime")
     options = UpOptions(
         data_dir=(data_dir or default_data_dir()).resolve(),
         host=host,
@@ -105,8 +119,9 @@ def up_command(
         proxy=(runtime == "cri") if proxy is None else proxy,
         log_level=log_level,
         cgroup_parent=cgroup_parent,
+        join=join,
     )
-    problems = run_checks(Machine(), real_node=runtime == "cri", ports=[(host, port)])
+    problems = run_checks(Machine(), real_node=runtime == "cri", ports=[] if join else [(host, port)])
     for problem in problems:
         click.echo(f"pykube up: {problem.what}\n    fix: {problem.fix}", err=True)
     if problems:
@@ -167,9 +182,13 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
             if write_kubeconfig is not None:
                 merge_kubeconfig(write_kubeconfig.expanduser(), load_kubeconfig(options.kubeconfig))
                 click.echo(f"pykube up: merged the admin credentials into {write_kubeconfig}")
-            click.echo(f"export KUBECONFIG={options.kubeconfig}")
-            click.echo(f"pykube up: logs in {options.data_dir / LOG_DIR}; stop with Ctrl-C or `pykube down`")
-            await print_join_command(options)
+            if options.join is not None:
+                click.echo(f"pykube up: node {options.node_name} joined {options.join[0]}")
+                click.echo(f"pykube up: logs in {options.data_dir / LOG_DIR}; stop with Ctrl-C or `pykube down`")
+            else:
+                click.echo(f"export KUBECONFIG={options.kubeconfig}")
+                click.echo(f"pykube up: logs in {options.data_dir / LOG_DIR}; stop with Ctrl-C or `pykube down`")
+                await print_join_command(options)
             await stopped
         else:
             start.cancel()
@@ -185,7 +204,8 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
     if options.runtime == "cri" and not keep_pods:
         from pykube_control.cli.up_pods import remove_node_pods
 
-        removed = await remove_node_pods(options.data_dir, options.kubeconfig)
+        kubeconfig = options.kubeconfig if options.join is None else options.node_kubeconfig
+        removed = await remove_node_pods(options.data_dir, kubeconfig)
         log.info("pods removed count=%d", removed)
     pid_file.unlink(missing_ok=True)
     log.info("cluster stopped")

@@ -18,6 +18,7 @@ from pathlib import Path
 from pykube_control.cli.up_supervisor import Component, ReadyCheck
 
 KUBECONFIG_FILE = "kubeconfig"
+NODE_KUBECONFIG_FILE = "node-kubeconfig"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,10 +36,17 @@ class UpOptions:
     proxy: bool
     log_level: str
     cgroup_parent: str = "/pykube"
+    join: tuple[str, str, str] | None = None
+    """(server URL, bootstrap token, CA certificate hash) when this machine joins another's cluster."""
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / KUBECONFIG_FILE
+
+    @property
+    def node_kubeconfig(self) -> Path:
+        """The node's own kubeconfig, which `pykube node --server` writes after TLS bootstrap."""
+        return self.data_dir / NODE_KUBECONFIG_FILE
 
     @property
     def local_url(self) -> str:
@@ -70,8 +78,36 @@ def apiserver_ready(url: str) -> ReadyCheck:
     return ready
 
 
+def file_exists(path: Path) -> ReadyCheck:
+    """Return a check that passes once ``path`` exists."""
+
+    async def ready() -> bool:
+        return path.exists()
+
+    return ready
+
+
+def agent_components(options: UpOptions) -> list[Component]:
+    """Return the components of a machine that joins another's cluster: the node agent, then the proxy.
+
+    The node agent obtains the node's certificate first (TLS bootstrap), and
+    the proxy runs with the kubeconfig that leaves behind.
+    """
+    assert options.join is not None
+    server, token, ca_cert_hash = options.join
+    node = [*node_args(options), "--server", server, "--token", token, "--ca-cert-hash", ca_cert_hash]
+    result = [Component("node", pykube_argv(*node), ready=file_exists(options.node_kubeconfig), stop_grace=30)]
+    if options.proxy:
+        proxy = ["proxy", "--kubeconfig", str(options.node_kubeconfig), "--node-name", options.node_name,
+                 "--log-level", options.log_level]  # fmt: skip
+        result.append(Component("proxy", pykube_argv(*proxy)))
+    return result
+
+
 def components(options: UpOptions) -> list[Component]:
     """Return the cluster's components in start order."""
+    if options.join is not None:
+        return agent_components(options)
     from pykube_control.cli.up_join import join_address
 
     level = ("--log-level", options.log_level)
@@ -101,7 +137,9 @@ def components(options: UpOptions) -> list[Component]:
 
 def node_args(options: UpOptions) -> list[str]:
     """Return the `pykube node` arguments for this machine's node (or the hollow nodes)."""
-    common = ["node", "--kubeconfig", str(options.kubeconfig), "--log-level", options.log_level]
+    common = ["node", "--log-level", options.log_level]
+    if options.join is None:
+        common += ["--kubeconfig", str(options.kubeconfig)]
     if options.runtime == "fake":
         return [*common, "--runtime", "fake", "--count", str(options.fake_nodes), "--prefix", f"{options.node_name}-fake-"]
     args = [*common, "--runtime", "cri", "--data-dir", str(options.data_dir), "--node-name", options.node_name,

@@ -60,13 +60,13 @@ def join_address(options: UpOptions) -> str:
     return default_node_ip()
 
 
-def join_command(address: str, port: int, token: str, ca_cert_hash: str) -> str:
-    """Return the `pykube node` command line that joins this cluster; IPv6 addresses get brackets."""
+def join_command(address: str, port: int, token: str, ca_cert_hash: str, program: str = "pykube node") -> str:
+    """Return the command line (`pykube node` or `pykube up`) that joins this cluster; IPv6 addresses get brackets."""
     try:
         host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
     except ValueError:
         host = address
-    return f"pykube node --server https://{host}:{port} --token {token} --ca-cert-hash {ca_cert_hash}"
+    return f"{program} --server https://{host}:{port} --token {token} --ca-cert-hash {ca_cert_hash}"
 
 
 def _encoded(text: str) -> str:
@@ -157,5 +157,8 @@ async def print_join_command(options: UpOptions) -> None:
         log.warning("no join command: creating the join token failed error=%s", error)
         click.echo(f"pykube up: no join command for other machines: {error}", err=True)
         return
-    click.echo("pykube up: to add a machine, run on it:")
-    click.echo(f"    {join_command(join_address(options), options.port, token, public_key_pin(ca))}")
+    pin = public_key_pin(ca)
+    click.echo("pykube up: to add a machine, run on it (node agent and Service proxy):")
+    click.echo(f"    {join_command(join_address(options), options.port, token, pin, program='pykube up')}")
+    click.echo("pykube up: or, for the node agent alone:")
+    click.echo(f"    {join_command(join_address(options), options.port, token, pin)}")
