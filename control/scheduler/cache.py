@@ -10,6 +10,12 @@ already taken. So a pod is in one of two states here:
 - bound: the informer shows spec.nodeName. Seeing the bound pod replaces
   its assumption, so a pod is never counted twice.
 
+The informer shows each placed pod again when its binding lands and when
+its node reports its status. Those updates change nothing the table
+accounts, so the cache compares a fingerprint of the accounted fields
+(labels, spec without nodeName, deletionTimestamp) and skips the table
+when it is unchanged, which saves two re-accountings per placed pod.
+
 Pods bound to a node the table does not have (the pod informer ran ahead
 of the node informer, or the node was deleted) wait here and are
 accounted when that node is added. Pods that finished (phase Succeeded or
@@ -40,6 +46,13 @@ def is_terminal(pod: Pod) -> bool:
     return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
 
 
+def accounting_fingerprint(pod: Pod) -> tuple[Any, ...]:
+    """Return the fields of a pod that the NodeTable accounts, spec.nodeName excluded."""
+    metadata = pod.get("metadata") or {}
+    spec = {name: value for name, value in (pod.get("spec") or {}).items() if name != "nodeName"}
+    return metadata.get("labels"), spec, metadata.get("deletionTimestamp") is not None
+
+
 def _key(pod: Pod) -> str:
     metadata = pod.get("metadata") or {}
     return f"{metadata.get('namespace') or 'default'}/{metadata.get('name', '')}"
@@ -55,6 +68,8 @@ class SchedulerCache:
         self._bound: dict[str, dict[str, Pod]] = {}
         """Node name -> pod key -> pod, for every running pod, whether or not its node is known."""
         self._bound_node: dict[str, str] = {}
+        self._accounted: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        """Pod key -> (node name, accounting_fingerprint) of the pod as the table accounts it."""
 
     # --- nodes -------------------------------------------------------------------------------
 
@@ -74,6 +89,8 @@ class SchedulerCache:
         self.table.remove_node(name)
         for key in [key for key, node in self._assumed.items() if node == name]:
             del self._assumed[key]
+        for key in [key for key, (node, _) in self._accounted.items() if node == name]:
+            del self._accounted[key]
 
     # --- pods --------------------------------------------------------------------------------
 
@@ -81,6 +98,7 @@ class SchedulerCache:
         """Account a pod on the chosen node before its bind returns."""
         self.table.assume_pod(pod, node_name)
         self._assumed[_key(pod)] = node_name
+        self._accounted[_key(pod)] = (node_name, accounting_fingerprint(pod))
 
     def forget(self, pod: Pod) -> None:
         """Undo ``assume`` after a failed bind, unless the informer has shown the pod bound meanwhile."""
@@ -90,6 +108,7 @@ class SchedulerCache:
             return
         if node_name in self.table:
             self.table.remove_pod(pod)
+            self._accounted.pop(key, None)
 
     def is_assumed(self, key: str) -> bool:
         return key in self._assumed
@@ -114,10 +133,14 @@ class SchedulerCache:
         self._bound.setdefault(node_name, {})[key] = pod
         self._bound_node[key] = node_name
         if node_name in self.table:
-            self.table.add_pod(pod)
+            accounted = (node_name, accounting_fingerprint(pod))
+            if self._accounted.get(key) != accounted:
+                self.table.add_pod(pod)
+                self._accounted[key] = accounted
         else:
             # The assumption, if any, was on another node or the node is gone.
             self.table.remove_pod(pod)
+            self._accounted.pop(key, None)
 
     def remove_pod(self, pod: Pod) -> None:
         """Stop accounting a pod that was deleted or finished."""
@@ -129,3 +152,4 @@ class SchedulerCache:
             if not self._bound[node_name]:
                 del self._bound[node_name]
         self.table.remove_pod(pod)
+        self._accounted.pop(key, None)
