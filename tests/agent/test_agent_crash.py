@@ -60,18 +60,23 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple
         await server.stop()
 
 
+def agent_command(env: NodeEnv, kubeconfig: Path, node_name: str, node_ip: str, pod_cidr: str) -> list[str]:
+    """Return the `pykube node --runtime cri` command line that serves the test node from outside its namespace."""
+    return [
+        sys.executable, "-m", "pykube_control.cli.main", "node", "--runtime", "cri",
+        "--kubeconfig", str(kubeconfig), "--data-dir", str(env.data_dir), "--node-name", node_name,
+        "--node-ip", node_ip, "--pod-cidr", pod_cidr, "--cluster-cidr", "10.250.0.0/16",
+        "--cgroup-parent", env.cgroup_parent, "--netns", f"/run/netns/{env.netns}", "--port", "0",
+        "--lease-interval", "2", "--no-ip-forward",
+    ]  # fmt: skip
+
+
 @contextlib.asynccontextmanager
 async def agent_process(env: NodeEnv, kubeconfig: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `pykube node --runtime cri` for the test node; kill it by pid on exit if it still runs."""
     log = open(env.directory / "agent.log", "ab")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pykube_control.cli.main", "node", "--runtime", "cri",
-        "--kubeconfig", str(kubeconfig), "--data-dir", str(env.data_dir), "--node-name", NODE,
-        "--node-ip", env.node_ip, "--pod-cidr", "10.250.21.0/24", "--cluster-cidr", "10.250.0.0/16",
-        "--cgroup-parent", env.cgroup_parent, "--netns", f"/run/netns/{env.netns}", "--port", "0",
-        "--lease-interval", "2", "--no-ip-forward",
-        stdout=log, stderr=log,
-    )  # fmt: skip
+    command = agent_command(env, kubeconfig, NODE, env.node_ip, "10.250.21.0/24")
+    process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log)
     try:
         yield process
     finally:
