@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +155,12 @@ def container_status(pod: Object, name: str = "main") -> Object:
         if status.get("name") == name:
             return dict(status)
     return {}
+
+
+def kill_sandbox(cgroup_parent: str, sandbox_id: str) -> None:
+    """SIGKILL the pause process of a sandbox this test's containerd started, found through its cgroup."""
+    for procs in Path("/sys/fs/cgroup").glob(f"*/{cgroup_parent.lstrip('/')}/{sandbox_id}/cgroup.procs"):
+        for pid in procs.read_text().split():
+            os.kill(int(pid), signal.SIGKILL)
+        return
+    raise AssertionError(f"no cgroup found for sandbox {sandbox_id} under {cgroup_parent}")

@@ -22,9 +22,16 @@ from pykube_control.client.resource import PODS
 from pykube_control.cni.ipam import IPAM
 
 from tests.agent.builders import container
-from tests.agent.cluster import AgentNode, agent_node, container_status, is_ready, wait_for_gone, wait_for_pod
+from tests.agent.cluster import (
+    AgentNode,
+    agent_node,
+    container_status,
+    is_ready,
+    kill_sandbox,
+    wait_for_gone,
+    wait_for_pod,
+)
 from tests.agent.node_env import BUSYBOX_IMAGE, netns_missing
-from tests.agent.test_pods import kill_sandbox
 from tests.cri.containerd_env import MISSING_TOOLS_REASON, missing_tools
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +20,6 @@ from pykube_control.apiserver.app import APIServerConfig, RunningAPIServer, star
 from pykube_control.client.api import APIClient
 from pykube_control.client.kubeconfig import ClientConfig
 from pykube_control.client.resource import CONFIGMAPS, EVENTS, PODS
-from pykube_control.cni.ipam import IPAM
 
 from tests.agent.builders import container, resources
 from tests.agent.cluster import (
@@ -353,28 +350,3 @@ async def test_orphans_removed_after_restart(client: APIClient, node: AgentNode)
     assert not list(node.agent.config.logs_dir.glob("default_orphan_*"))
     assert not pod_dir.exists()
     assert str(pod_dir) not in Path("/proc/self/mountinfo").read_text()
-
-
-async def test_sandbox_crashes_keep_ip_range(client: APIClient, node: AgentNode) -> None:
-    await create_pod(client, "fragile", busybox(command=["sleep", "3600"]))
-    pod = await wait_for_pod(client, "fragile", is_ready)
-    ipam = IPAM.for_network(node.network)
-    for _ in range(4):
-        old_ip = pod["status"]["podIP"]
-        sandbox = (await node.env.cri.list_pod_sandbox(labels={"io.kubernetes.pod.name": "fragile"}))[0]
-        kill_sandbox(node.env.cgroup_parent, sandbox.id)
-        pod = await wait_for_pod(client, "fragile", lambda p: is_ready(p) and p["status"].get("podIP") != old_ip)
-        live = {box.id for box in await node.env.cri.list_pod_sandbox()}
-        assert {allocation.container_id for allocation in ipam.allocations()} <= live
-    assert container_status(pod)["restartCount"] == 4
-    await delete_pod(client, "fragile")
-    assert ipam.allocations() == []
-
-
-def kill_sandbox(cgroup_parent: str, sandbox_id: str) -> None:
-    """SIGKILL the pause process of a sandbox this test's containerd started, found through its cgroup."""
-    for procs in Path("/sys/fs/cgroup").glob(f"*/{cgroup_parent.lstrip('/')}/{sandbox_id}/cgroup.procs"):
-        for pid in procs.read_text().split():
-            os.kill(int(pid), signal.SIGKILL)
-        return
-    raise AssertionError(f"no cgroup found for sandbox {sandbox_id} under {cgroup_parent}")
