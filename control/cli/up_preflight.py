@@ -57,14 +57,14 @@ MIN_INOTIFY_WATCHES = 8192
 def check_root(machine: Machine) -> Problem | None:
     if machine.euid == 0:
         return None
-    return Problem("pykube up runs containers and configures networking, which needs root", "run it with sudo")
+    return Problem("pykube up runs containers and configures networking, which needs root", "run it as root, for example with sudo")
 
 
 def check_tools(machine: Machine) -> Problem | None:
     missing = sorted({package for tool, package in REQUIRED_TOOLS.items() if machine.which(tool) is None})
     if not missing:
         return None
-    return Problem(f"missing OS packages: {', '.join(missing)}", f"sudo apt-get install -y {' '.join(missing)}")
+    return Problem(f"missing OS packages: {', '.join(missing)}", f"apt-get install -y {' '.join(missing)}")
 
 
 SYSTEM_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
@@ -75,7 +75,7 @@ def check_nftables_module(machine: Machine) -> Problem | None:
     del machine
     if importlib.util.find_spec("nftables") is not None or (SYSTEM_DIST_PACKAGES / "nftables").is_dir():
         return None
-    return Problem("the python3-nftables module is missing", "sudo apt-get install -y python3-nftables")
+    return Problem("the python3-nftables module is missing", "apt-get install -y python3-nftables")
 
 
 def check_cgroups(machine: Machine) -> Problem | None:
@@ -100,7 +100,7 @@ def check_ip_forward(machine: Machine) -> Problem | None:
         return None
     return Problem(
         "net.ipv4.ip_forward is 0, so pods cannot reach Services or other nodes",
-        "sudo sysctl -w net.ipv4.ip_forward=1 (and add it to /etc/sysctl.d/ to keep it after a reboot)",
+        "sysctl -w net.ipv4.ip_forward=1 (and add it to /etc/sysctl.d/ to keep it after a reboot)",
     )
 
 
@@ -111,11 +111,11 @@ def check_bridge_netfilter(machine: Machine) -> Problem | None:
     if not path.exists():
         return Problem(
             "the br_netfilter module is not loaded, so a pod cannot reach a Service backed by a pod on the same bridge",
-            "sudo modprobe br_netfilter && sudo sysctl -w net.bridge.bridge-nf-call-iptables=1",
+            "modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1",
         )
     return Problem(
         "net.bridge.bridge-nf-call-iptables is 0, so a pod cannot reach a Service backed by a pod on the same bridge",
-        "sudo sysctl -w net.bridge.bridge-nf-call-iptables=1",
+        "sysctl -w net.bridge.bridge-nf-call-iptables=1",
     )
 
 
@@ -125,12 +125,12 @@ def check_inotify(machine: Machine) -> Problem | None:
     if instances is not None and instances < MIN_INOTIFY_INSTANCES:
         return Problem(
             f"fs.inotify.max_user_instances is {instances}, below {MIN_INOTIFY_INSTANCES}",
-            f"sudo sysctl -w fs.inotify.max_user_instances={MIN_INOTIFY_INSTANCES}",
+            f"sysctl -w fs.inotify.max_user_instances={MIN_INOTIFY_INSTANCES}",
         )
     if watches is not None and watches < MIN_INOTIFY_WATCHES:
         return Problem(
             f"fs.inotify.max_user_watches is {watches}, below {MIN_INOTIFY_WATCHES}",
-            f"sudo sysctl -w fs.inotify.max_user_watches={MIN_INOTIFY_WATCHES}",
+            f"sysctl -w fs.inotify.max_user_watches={MIN_INOTIFY_WATCHES}",
         )
     return None
 

@@ -62,7 +62,7 @@ def test_problem(tmp_path: Path, kwargs: dict[str, object], expected: str) -> No
 def test_fix_for_packages_is_one_apt_line(tmp_path: Path) -> None:
     machine = fake_machine(tmp_path, missing=frozenset({"containerd", "ctr"}))
     fixes = [p.fix for p in run_checks(machine, real_node=True, ports=())]
-    assert fixes == ["sudo apt-get install -y containerd"]
+    assert fixes == ["apt-get install -y containerd"]
 
 
 def test_fake_runtime_skips_node_checks(tmp_path: Path) -> None:
