@@ -154,19 +154,22 @@ void append_object_commands(std::string& out, const std::string& table, const Dy
 
 void append_element_command(std::string& out, const char* verb, const std::string& table, const char* set,
                             const std::vector<const std::string*>& items) {
-    out += verb;
-    out += " element ip ";
-    out += table;
-    out += ' ';
-    out += set;
-    out += " { ";
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) {
-            out += ", ";
+    for (std::size_t start = 0; start < items.size(); start += kElementChunk) {
+        out += verb;
+        out += " element ip ";
+        out += table;
+        out += ' ';
+        out += set;
+        out += " { ";
+        const std::size_t end = std::min(items.size(), start + kElementChunk);
+        for (std::size_t i = start; i < end; ++i) {
+            if (i > start) {
+                out += ", ";
+            }
+            out += *items[i];
         }
-        out += *items[i];
+        out += " }\n";
     }
-    out += " }\n";
 }
 
 // Returns the usable endpoint indexes of `row`: ready ones, or else the
@@ -372,8 +375,7 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
 
     // Element deletes and adds per set, in batch order.
     std::array<std::vector<const std::string*>, kSetCount> deletes;
-    // Added items per set, already joined with ", " to skip a copy per item.
-    std::array<std::string, kSetCount> adds;
+    std::array<std::vector<std::string>, kSetCount> adds;
     for (const RowRules* old : old_rows) {
         for (const Element& element : old->elements) {
             const Owner* now = current_owner(element.set, element.key);
@@ -386,15 +388,12 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
         for (const Element& element : rules.elements) {
             const auto before = base.owners[element.set].find(element.key);
             if (before == base.owners[element.set].end() || before->second.value != element.value) {
-                std::string& items = adds[element.set];
-                if (!items.empty()) {
-                    items += ", ";
-                }
-                items += element.key;
+                std::string item = element.key;
                 if (!element.value.empty()) {
-                    items += " : ";
-                    items += element.value;
+                    item += " : ";
+                    item += element.value;
                 }
+                adds[element.set].push_back(std::move(item));
             }
         }
     }
@@ -451,7 +450,7 @@ std::string Compiler::compile(const Rows& rows, bool full, std::vector<std::int6
     }
     for (int set = 0; set < kSetCount; ++set) {
         if (!adds[set].empty()) {
-            append_element_command(out, "add", table_, kSetNames[set], {&adds[set]});
+            append_element_command(out, "add", table_, kSetNames[set], pointers(adds[set]));
         }
     }
     if (!hairpin_adds.empty()) {

@@ -58,6 +58,8 @@ constexpr std::int32_t kEndpointTerminating = 4;
 constexpr std::int32_t kEndpointLocal = 8;
 constexpr std::int32_t kLoadBalancerIP = 1;
 constexpr std::uint32_t kMasqueradeMark = 0x4000;
+// Elements per add or delete element command; see _reference.ELEMENT_CHUNK.
+constexpr std::size_t kElementChunk = 20000;
 
 // Owned sets in the order the text adds them; see _reference.SET_NAMES.
 enum SetId : std::uint8_t {

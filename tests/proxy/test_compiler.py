@@ -294,3 +294,14 @@ def test_deltas_equal_full_sync(history: list[list[ServicePortSpec]], pure_pytho
     fresh = RuleCompiler(TABLE, pure_python=pure_python)
     fresh.set_node_addresses([NODE])
     assert full_snapshot(fresh, list(final.values())) == incremental.snapshot()
+
+
+@needs_native
+def test_large_batch_chunked_identically() -> None:
+    specs = [
+        ServicePortSpec(id=row, cluster_ip=ip("10.96.0.0") + row, port=80, endpoints=(endpoint("10.1.0.2"),))
+        for row in range(25_000)
+    ]
+    texts = [RuleCompiler(TABLE, pure_python=pure).compile(pack_rows(specs), full=True).text for pure in (False, True)]
+    assert texts[0] == texts[1]
+    assert texts[0].count(f"add element ip {TABLE} frontends ") == 2
