@@ -42,7 +42,7 @@ from pykube_control.proxy.nft import NftApplier, enter_netns
 from pykube_core.proxy.arrays import ENDPOINT_READY, ENDPOINT_SERVING
 from pykube_core.proxy.compiler import RuleCompiler
 from pykube_core.proxy.rows import EndpointSpec, ServicePortSpec, pack_rows
-from pykube_core.proxy.ruleset import cleanup_commands, ruleset_header
+from pykube_core.proxy.ruleset import cleanup_commands, map_sizes, ruleset_header
 
 TABLE = "pykube"
 CLUSTER_BASE = int(ipaddress.IPv4Address("10.96.0.0"))
@@ -186,8 +186,9 @@ def restore(netns: str, text: str, *options: str) -> None:
 
 def full_sync(namespace: Namespace, specs: list[ServicePortSpec]) -> RuleCompiler:
     compiler = RuleCompiler(TABLE, pure_python=False)
-    result = compiler.compile(pack_rows(specs), full=True)
-    applied = namespace.applier.apply_sync(ruleset_header(TABLE) + result.text)
+    rows = pack_rows(specs)
+    result = compiler.compile(rows, full=True)
+    applied = namespace.applier.apply_sync(ruleset_header(TABLE, map_sizes(rows, 0)) + result.text)
     assert applied.ok, applied.error[:500]
     compiler.commit()
     return compiler

@@ -30,7 +30,7 @@ from pykube_core.proxy._reference import format_ip
 from pykube_core.proxy.compiler import RuleCompiler
 from pykube_core.proxy.model import PortKey, Problem, ServiceModel
 from pykube_core.proxy.rows import ServicePortSpec, pack_rows
-from pykube_core.proxy.ruleset import ruleset_header
+from pykube_core.proxy.ruleset import map_sizes, ruleset_header
 
 log = logging.getLogger("pykube.proxy")
 
@@ -132,8 +132,13 @@ class ProxySyncer:
             self.model.discard()
             return True
 
-        result = self.compiler.compile(pack_rows(specs), full=full)
-        text = ruleset_header(self.compiler.table) + result.text if full else result.text
+        rows = pack_rows(specs)
+        result = self.compiler.compile(rows, full=full)
+        if full:
+            sizes = map_sizes(rows, len(self.node_addresses))
+            text = ruleset_header(self.compiler.table, sizes) + result.text
+        else:
+            text = result.text
         applied = await self.applier.apply(text)
         elapsed = time.perf_counter() - started
         self.metrics.sync_duration.labels(mode=mode).observe(elapsed)

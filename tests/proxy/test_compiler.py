@@ -21,6 +21,7 @@ from pykube_core.proxy.arrays import (
 )
 from pykube_core.proxy.compiler import RuleCompiler, native_available
 from pykube_core.proxy.rows import EndpointSpec, ServicePortSpec, pack_rows
+from pykube_core.proxy.ruleset import MIN_MAP_SIZE, map_sizes
 
 TABLE = "pykube_test"
 NODE = int(ipaddress.IPv4Address("172.30.0.1"))
@@ -305,3 +306,17 @@ def test_large_batch_chunked_identically() -> None:
     texts = [RuleCompiler(TABLE, pure_python=pure).compile(pack_rows(specs), full=True).text for pure in (False, True)]
     assert texts[0] == texts[1]
     assert texts[0].count(f"add element ip {TABLE} frontends ") == 2
+
+
+def test_map_sizes_double_upper_bound() -> None:
+    specs = [
+        ServicePortSpec(
+            id=row, cluster_ip=ip("10.96.0.0") + row, port=80, node_port=30000 + row,
+            endpoints=(endpoint("10.1.0.2"), endpoint("10.1.0.3")),
+        )
+        for row in range(40_000)
+    ]
+    sizes = map_sizes(pack_rows(specs), node_addresses=1)
+    assert sizes["frontends"] == 262144  # 80,000 frontends, doubled, rounded up
+    assert sizes["backends_tcp"] == 524288  # 160,000 backends, doubled, rounded up
+    assert sizes["backends_udp"] == MIN_MAP_SIZE
