@@ -1,14 +1,19 @@
 """`pykube up` and `pykube down`: a whole cluster on this machine from one command.
 
-`pykube up` checks the machine, then runs the API server (with the store
-embedded, or against etcd), controller manager, scheduler, proxy and a node
-agent as supervised child processes (see up_supervisor.py), writes the admin
-kubeconfig into the data directory and stays in the foreground until
-SIGINT or SIGTERM, when it stops them in reverse order. Its pid is written
-to ``<data-dir>/up.pid`` so `pykube down` can stop a cluster started in the
+`pykube up` checks the machine first. It then runs the API server (with the
+store embedded, or against etcd), the controller manager, the scheduler,
+the proxy and a node agent as supervised child processes (see
+up_supervisor.py), and the API server writes the admin kubeconfig into the
+data directory. `pykube up` stays in the foreground until SIGINT or
+SIGTERM, then stops them in reverse order; without --keep-pods it also
+removes the node's pods (up_pods.py). Its pid is written to
+``<data-dir>/up.pid`` so `pykube down` can stop a cluster started in the
 background. Starting it again on the same data directory brings the same
-cluster back: every object lives in the store, and the node agent adopts
-the containers that kept running.
+cluster back, because every object lives in the store and the node agent
+adopts the containers that kept running.
+
+With --server, --token and --ca-cert-hash it joins another machine's
+cluster instead: it runs only the node agent and the proxy.
 """
 
 from __future__ import annotations

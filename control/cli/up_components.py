@@ -23,7 +23,7 @@ NODE_KUBECONFIG_FILE = "node-kubeconfig"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class UpOptions:
-    """What `pykube up` was asked for, after defaults."""
+    """Options of `pykube up`, with defaults applied."""
 
     data_dir: Path
     host: str
@@ -59,7 +59,7 @@ def pykube_argv(*args: str) -> list[str]:
 
 
 def apiserver_ready(url: str) -> ReadyCheck:
-    """Return a check that passes once ``url``/readyz answers 200."""
+    """Return a check that passes once ``url``/readyz returns 200."""
     context = ssl.create_default_context()
     # Readiness only: the check talks to the server this process just started on loopback.
     context.check_hostname = False

@@ -1,4 +1,4 @@
-"""Check the machine before `pykube up` starts anything, and say exactly what to fix.
+"""Check the machine before `pykube up` starts anything, and print exactly what to fix.
 
 Each check returns None when the machine is fine or a Problem that names
 what is wrong and the command that fixes it. The checks only read: they
@@ -32,7 +32,7 @@ class Problem:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Machine:
-    """What the checks read, with the real machine's paths as defaults so tests can point elsewhere."""
+    """Paths and lookups the checks use, with the real machine's as defaults so tests can point elsewhere."""
 
     proc_sys: Path = Path("/proc/sys")
     cgroup_root: Path = Path("/sys/fs/cgroup")
