@@ -11,6 +11,7 @@ kubelet's container log manager (defaults 10 MiB and 5 files).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import gzip
 import logging
@@ -18,6 +19,9 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from pykube_control.cri.client import CRIClient
+from pykube_control.cri.errors import CRIError
 
 log = logging.getLogger("pykube.agent.logs")
 
@@ -106,3 +110,52 @@ async def rotate_all(
         except Exception as error:  # the runtime's reopen error, or an OSError of the files
             log.warning("log rotation failed path=%s error=%s", path, error)
     return rotated
+
+
+ROTATION_INTERVAL = 10.0
+"""Seconds between two passes of ``rotation_loop``, the kubelet's default log monitor period."""
+
+
+async def running_log_paths(cri: CRIClient, logs_dir: Path) -> dict[Path, str]:
+    """Return the current log file of every running container, mapped to the container's id.
+
+    The pod worker gives each sandbox the log directory
+    ``<logs_dir>/<namespace>_<pod>_<uid>`` and each container the log path
+    ``<name>/<attempt>.log`` inside it, so both follow from CRI metadata.
+    """
+    from pykube_control.cri.proto import api_pb2
+
+    sandboxes = {box.id: box.metadata for box in await cri.list_pod_sandbox()}
+    paths = {}
+    for container in await cri.list_containers(state=api_pb2.CONTAINER_RUNNING):
+        pod = sandboxes.get(container.pod_sandbox_id)
+        if pod is None:
+            continue
+        directory = logs_dir / f"{pod.namespace}_{pod.name}_{pod.uid}" / container.metadata.name
+        paths[directory / f"{container.metadata.attempt}.log"] = container.id
+    return paths
+
+
+async def rotation_loop(
+    cri: CRIClient,
+    logs_dir: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_files: int = DEFAULT_MAX_FILES,
+    interval: float = ROTATION_INTERVAL,
+) -> None:
+    """Rotate the logs of the running containers every ``interval`` seconds, until cancelled."""
+    while True:
+        try:
+            paths = await running_log_paths(cri, logs_dir)
+
+            def reopen_for(path: Path) -> Reopen | None:
+                container_id = paths.get(path)
+                if container_id is None:
+                    return None
+                return lambda: cri.reopen_container_log(container_id)
+
+            await rotate_all(logs_dir, max_bytes, max_files, reopen_for)
+        except CRIError as error:
+            log.warning("log rotation pass failed error=%s", error)
+        await asyncio.sleep(interval)

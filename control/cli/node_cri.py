@@ -33,6 +33,7 @@ from pathlib import Path
 from pykube_control.agent.agent import AgentConfig, NodeAgent
 from pykube_control.agent.containerd import ManagedContainerd
 from pykube_control.agent.images import import_images_dir, import_pause_image
+from pykube_control.agent.log_rotation import rotation_loop
 from pykube_control.agent.pod_network import NodeNetwork
 from pykube_control.agent.server import AgentServer, LogDirectory
 from pykube_control.agent.serving_cert import ensure_serving_certificate
@@ -87,6 +88,7 @@ async def run_cri_node(options: CRINodeOptions) -> None:
     containerd = ManagedContainerd(data_dir, cni_bin_dir=data_dir / "cni" / "bin", cni_conf_dir=data_dir / "cni" / "net.d")
     server: AgentServer | None = None
     refresh: asyncio.Task[None] | None = None
+    rotation: asyncio.Task[None] | None = None
     try:
         await containerd.start()
         await import_pause_image(containerd.socket_path, data_dir)
@@ -108,12 +110,14 @@ async def run_cri_node(options: CRINodeOptions) -> None:
             network = _install_cni(data_dir, pod_cidr, options)
             agent.use_network(NodeNetwork(network, node_name=config.node_name, netns=config.netns))
             refresh = asyncio.create_task(volumes.refresh_loop(lambda: [w.pod for w in agent.workers.values()]))
+            rotation = asyncio.create_task(rotation_loop(cri, config.logs_dir))
             await agent.run()
     finally:
-        if refresh is not None:
-            refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresh
+        for task in (refresh, rotation):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if server is not None:
             await server.stop()
         await containerd.stop()
