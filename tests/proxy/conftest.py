@@ -46,11 +46,21 @@ class Topology:
     client: str
     backends: dict[str, str] = field(default_factory=dict)
     """Backend name to its address."""
+    backend_namespaces: dict[str, str] = field(default_factory=dict)
+    """Backend name to its network namespace."""
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def probe(self, mode: str, host: str, port: int, count: int, source_port: int | None = None) -> dict[str, list[str]]:
-        """Run client_probe.py in the client namespace; return its answers and errors."""
-        command = ["ip", "netns", "exec", self.client, sys.executable, str(HERE / "client_probe.py"),
+    def probe(
+        self,
+        mode: str,
+        host: str,
+        port: int,
+        count: int,
+        source_port: int | None = None,
+        netns: str | None = None,
+    ) -> dict[str, list[str]]:
+        """Run client_probe.py in netns (default: the client's); return its answers and errors."""
+        command = ["ip", "netns", "exec", netns or self.client, sys.executable, str(HERE / "client_probe.py"),
                    mode, host, str(port), str(count)]
         if source_port is not None:
             command.append(str(source_port))
@@ -98,8 +108,13 @@ def build_topology(suffix: str) -> Topology:
         address = f"10.244.0.{10 + index}"
         run("ip", "netns", "add", netns)
         topology.backends[name] = address
+        topology.backend_namespaces[name] = netns
         in_netns(node, "ip", "link", "add", f"to{name}", "type", "veth", "peer", "name", "eth0", "netns", netns)
         in_netns(node, "ip", "link", "set", f"to{name}", "master", "br0", "up")
+        # As CNI bridge plugins do: with bridge-nf-call-iptables a pod that
+        # reaches itself through a Service needs its frame sent back out
+        # the port it came in on.
+        in_netns(node, "ip", "link", "set", f"to{name}", "type", "bridge_slave", "hairpin", "on")
         in_netns(netns, "ip", "link", "set", "lo", "up")
         in_netns(netns, "ip", "addr", "add", f"{address}/24", "dev", "eth0")
         in_netns(netns, "ip", "link", "set", "eth0", "up")

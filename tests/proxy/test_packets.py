@@ -187,6 +187,52 @@ async def test_external_local_keeps_source(topology: Topology, proxy: Proxy) -> 
     assert set(result["answers"]) == {f"b1 {CLIENT_ADDRESS}"}
 
 
+async def test_hairpin_masqueraded(topology: Topology, proxy: Proxy) -> None:
+    proxy.model.set_service(service("self", "10.96.0.20"))
+    proxy.model.set_slice(endpoint_slice("self", "self-1", [(topology.backends["b0"], NODE_NAME)]))
+    await proxy.sync()
+
+    result = topology.probe("tcp", "10.96.0.20", 80, 3, netns=topology.backend_namespaces["b0"])
+
+    assert result["errors"] == []
+    # The pod reaches itself with the node's bridge address as source, so
+    # its reply goes back through the node's conntrack.
+    assert set(result["answers"]) == {"b0 10.244.0.1"}
+
+
+@pytest.mark.parametrize(
+    ("source_range", "reachable"),
+    [
+        pytest.param("10.250.0.0/24", True, id="client inside range"),
+        pytest.param("10.99.0.0/16", False, id="client outside range"),
+    ],
+)
+async def test_load_balancer_source_ranges(
+    topology: Topology, proxy: Proxy, source_range: str, reachable: bool
+) -> None:
+    ports = [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "web", "nodePort": 30082}]
+    lb = service("lb", "10.96.0.21", ports=ports, type="LoadBalancer", loadBalancerSourceRanges=[source_range])
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
+    proxy.model.set_service(lb)
+    proxy.model.set_slice(endpoint_slice("lb", "lb-1", all_backends(topology)))
+    await proxy.sync()
+
+    result = topology.probe("tcp", "192.0.2.10", 80, 1)
+
+    assert bool(result["answers"]) is reachable
+
+
+async def test_external_ip_reaches_backend(topology: Topology, proxy: Proxy) -> None:
+    proxy.model.set_service(service("ext", "10.96.0.22", externalIPs=["192.0.2.11"]))
+    proxy.model.set_slice(endpoint_slice("ext", "ext-1", all_backends(topology)))
+    await proxy.sync()
+
+    result = topology.probe("tcp", "192.0.2.11", 80, 5)
+
+    assert result["errors"] == []
+    assert set(names(result["answers"])) <= set(topology.backends)
+
+
 async def test_udp_client_follows_replacement(topology: Topology, proxy: Proxy) -> None:
     udp_port = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 8080}]
     proxy.model.set_service(service("dns", "10.96.0.16", ports=udp_port))
