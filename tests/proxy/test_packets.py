@@ -50,7 +50,7 @@ def endpoint_slice(
     protocol: str = "TCP",
     ready: bool = True,
 ) -> dict[str, Any]:
-    """Return an EndpointSlice; backends are (address, nodeName) pairs."""
+    """Return an EndpointSlice whose backends are (address, nodeName) pairs."""
     return {
         "metadata": {
             "namespace": "default",
