@@ -150,7 +150,9 @@ def idle_memory() -> dict[str, float]:
 
 
 @pytest.mark.skipif(missing() is not None, reason=str(missing()))
-def bench_up_to_serving(benchmark: Any) -> None:
+@pytest.mark.benchmark(group="pykube up, from start to the example app serving")
+@pytest.mark.parametrize("store", ["sqlite"])
+def bench_up_to_serving(benchmark: Any, store: str) -> None:
     rounds: list[Round] = []
     figures: list[dict[str, Any]] = []
 
