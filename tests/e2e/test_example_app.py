@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.apiserver.server_thread import kubectl_binary
 from tests.e2e.cluster import REPO, Cluster
 
 EXAMPLES = REPO / "examples"
@@ -207,6 +210,26 @@ def test_restart_keeps_everything(cluster: Cluster) -> None:
     assert answer.stdout.startswith("hello from web-")
 
 
+def test_old_kubectl_drives_cluster(cluster: Cluster) -> None:
+    old = kubectl_binary("1.20")
+    if old is None:
+        pytest.skip("kubectl 1.20 not installed; scripts/setup unpacks Debian's 1.20 into .cache/")
+    current = cluster.kubectl_path
+    cluster.kubectl_path = old
+    try:
+        assert "web" in cluster.kubectl("get", "deployments").stdout
+        cluster.kubectl("scale", "deployment/web", "--replicas=4")
+        wait_ready(cluster, 4)
+        cluster.kubectl("scale", "deployment/web", "--replicas=3")
+        wait_ready(cluster, 3)
+        assert "successfully rolled out" in cluster.kubectl("rollout", "status", "deployment/web").stdout
+        pod = web_pods(cluster)[0]["metadata"]["name"]
+        assert "Events:" in cluster.kubectl("describe", "pod", pod).stdout
+        cluster.kubectl("logs", pod, "--tail=1")
+    finally:
+        cluster.kubectl_path = current
+
+
 def test_python_client_reads_cluster(cluster: Cluster, tmp_path: Path) -> None:
     from kubernetes import client, config
 
@@ -229,3 +252,14 @@ def test_plain_stop_removes_pods(cluster: Cluster) -> None:
     assert leftovers and not leftovers[-1].endswith("count=0")
     assert shims == []
     assert mounts == []
+
+
+def test_start_after_plain_stop_recreates_pods(cluster: Cluster) -> None:
+    # Like a host reboot: the objects are in the store, the containers are gone.
+    cluster.keep_pods = True
+    cluster.start()
+    wait_ready(cluster, 3)
+    ip = cluster_ip(cluster)
+    # The endpoints follow the new pod IPs a moment after the pods turn Ready.
+    serving = lambda: cluster.curl(f"http://{ip}/", timeout=2).stdout.startswith("hello from web-")  # noqa: E731
+    assert cluster.wait_for("the Service to serve the new pods", serving, timeout=30)
