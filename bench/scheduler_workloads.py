@@ -50,6 +50,21 @@ def make_node(index: int, prefix: str = "node-") -> Object:
     }
 
 
+def make_api_node(index: int, prefix: str = "node-") -> Object:
+    """Return node `index` as a whole Node object for the API server: make_node's fields, capacity and Ready.
+
+    scheduler_perf creates its nodes this way, with no kubelet behind them,
+    so nothing renews their status and no pod on them ever runs.
+    """
+    node = make_node(index, prefix)
+    status = node["status"]
+    status["capacity"] = dict(status["allocatable"])
+    status["conditions"] = [
+        {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "created by the benchmark"}
+    ]
+    return {"apiVersion": "v1", "kind": "Node", **node}
+
+
 def group_selector(group: str) -> Object:
     return {"matchLabels": {"group": group}}
 
