@@ -10,6 +10,7 @@ PodDisruptionBudget allows it (see eviction.py). ``finalize`` updates a namespac
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 from aiohttp import web
@@ -109,8 +110,51 @@ async def patch_scale(ctx: APIContext, info: RequestInfo, request: web.Request) 
     )
 
 
+def _bound_pod(current: Object, node: str, now: str) -> Object:
+    """Return a copy of ``current`` assigned to ``node``, with PodScheduled True since ``now``.
+
+    Only the dicts on the changed paths are copied, so ``current``, which
+    may be the watch cache's object, stays untouched.
+    """
+    updated = dict(current)
+    updated["spec"] = {**(current.get("spec") or {}), "nodeName": node}
+    status = dict(current.get("status") or {})
+    conditions = [c for c in (status.get("conditions") or []) if c.get("type") != "PodScheduled"]
+    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
+    status["conditions"] = conditions
+    updated["status"] = status
+    return updated
+
+
+def _binding_rejection(current: Object, name: str) -> str | None:
+    """Return the Conflict message when ``current`` cannot be bound, else None."""
+    node_name = (current.get("spec") or {}).get("nodeName")
+    if node_name:
+        return f'pod {name} is already assigned to node "{node_name}"'
+    if (current.get("metadata") or {}).get("deletionTimestamp"):
+        return f"pod {name} is being deleted, cannot be assigned to a host"
+    return None
+
+
+def _cached_pod(ctx: APIContext, key: str) -> tuple[Object, int] | None:
+    """Return the watch cache's copy of the pod and its revision, or None when the cache does not have it."""
+    cache = ctx.caches.get("pods")
+    entry = cache.objects.get(key) if cache is not None else None
+    if entry is None:
+        return None
+    obj = entry[0]
+    return obj, int(obj["metadata"]["resourceVersion"])
+
+
 async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Request) -> web.StreamResponse:
-    from pykube_control.apiserver.write import _store_update
+    """Assign a pending pod to the Binding's target node with one compare-and-swap write.
+
+    The first attempt starts from the watch cache's copy, which spares a
+    store read. That copy may be behind the store, so any rejection or
+    failed swap based on it is retried once from a store read, and only the
+    store's answer reaches the client.
+    """
+    from pykube_control.apiserver.lifecycle import rfc3339
 
     assert info.name is not None
     body = decode_object(await read_body(request), media_type(request))
@@ -118,32 +162,25 @@ async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Reques
     node = target.get("name") if isinstance(target, dict) else None
     if not isinstance(node, str) or not node:
         raise APIError(422, "Invalid", f'Binding "{info.name}" is invalid: target.name: Required value')
+    key = storage.object_key(info.resource, info.namespace, info.name)
+    now = rfc3339(datetime.datetime.now(datetime.timezone.utc))
+    cached = _cached_pod(ctx, key)
+    if cached is not None and _binding_rejection(cached[0], info.name) is None:
+        try:
+            # Binding is the one write that may change a pod's nodeName, so it
+            # skips update validation and writes with compare-and-swap directly.
+            await ctx.store.update(key, storage.encode(_bound_pod(cached[0], node, now)), expected_revision=cached[1])
+            return json_response(status_body(201, "", "", None), status=201)
+        except ConflictError:
+            pass
     current, revision = await ctx.read(info.resource, info.namespace, info.name)
-    if (current.get("spec") or {}).get("nodeName"):
-        raise conflict(
-            info.resource, info.name, f"pod {info.name} is already assigned to node \"{current['spec']['nodeName']}\""
-        )
-    if current["metadata"].get("deletionTimestamp"):
-        raise conflict(info.resource, info.name, f"pod {info.name} is being deleted, cannot be assigned to a host")
-    updated = copy.deepcopy(current)
-    updated["spec"]["nodeName"] = node
-    conditions = [c for c in (updated.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
-    from pykube_control.apiserver.lifecycle import rfc3339
-    import datetime
-
-    conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                       "lastTransitionTime": rfc3339(datetime.datetime.now(datetime.timezone.utc))})
-    updated["status"]["conditions"] = conditions
-    main = RequestInfo(info.resource, info.namespace, info.name, None, False, info.group, info.version)
+    rejection = _binding_rejection(current, info.name)
+    if rejection is not None:
+        raise conflict(info.resource, info.name, rejection)
     try:
-        # Binding is the one write that may change a pod's nodeName, so it
-        # skips update validation and writes with compare-and-swap directly.
-        kv = await ctx.store.update(
-            storage.object_key(info.resource, info.namespace, info.name), storage.encode(updated), expected_revision=revision
-        )
+        await ctx.store.update(key, storage.encode(_bound_pod(current, node, now)), expected_revision=revision)
     except ConflictError:
         raise conflict(info.resource, info.name) from None
-    del main, _store_update, kv
     return json_response(status_body(201, "", "", None), status=201)
 
 

@@ -315,7 +315,11 @@ class WatchCache:
         obj = storage.decode(event.value, event.revision)
         prev = None
         if event.type == EventType.UPDATE and event.prev_value is not None:
-            prev = storage.decode(event.prev_value, event.revision)
+            # The cache applies every event in revision order, so its copy is
+            # the version before this event and spares decoding prev_value.
+            # Only selectors read prev, and they never read resourceVersion.
+            previous = self.objects.get(event.key)
+            prev = previous[0] if previous is not None else storage.decode(event.prev_value, event.revision)
         raw = orjson.dumps(obj)
         if event.type == EventType.DELETE:
             self.objects.pop(event.key, None)
