@@ -5,7 +5,8 @@ pods right behind it that have the same scheduling signature (replicas of
 one ReplicaSet, see batching.py), and places them with one kernel call over
 the cache's NodeTable. Each placed pod is assumed at once, so the next pod
 already counts its requests. A
-task binds it through pods/binding while the next cycle runs. A failed
+task binds it through pods/binding while the next cycle runs, with at most
+MAX_BINDS_IN_FLIGHT bind requests sent at once. A failed
 bind forgets the assumption and retries the pod after its back-off. When no
 node fits, the pod is parked as unschedulable and a separate task writes
 its PodScheduled condition and FailedScheduling event.
@@ -57,6 +58,9 @@ log = logging.getLogger("pykube.scheduler")
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 SYNC_TIMEOUT = 60.0
 """Seconds to wait for the first pod and node lists before giving up."""
+MAX_BINDS_IN_FLIGHT = 64
+"""Bind requests sent at once; later binds wait for a slot in their own tasks, never in the scheduling cycle.
+The bound keeps the client's connections reused instead of opening one per queued bind."""
 
 Object = dict[str, Any]
 
@@ -85,9 +89,12 @@ class SchedulerDaemon:
         kernel: SchedulerKernel | None = None,
         seed: int = 0,
         max_batch_size: int = MAX_BATCH_SIZE,
+        max_binds_in_flight: int = MAX_BINDS_IN_FLIGHT,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size: {max_batch_size} is not a positive pod count; use 1 to disable batching")
+        if max_binds_in_flight < 1:
+            raise ValueError(f"max_binds_in_flight: {max_binds_in_flight} is not a positive request count")
         self.client = client
         self.max_batch_size = max_batch_size
         self.scheduler_name = scheduler_name
@@ -105,6 +112,7 @@ class SchedulerDaemon:
         self.attempts: collections.Counter[str] = collections.Counter()
         """Scheduling cycles run per pod key, for tests and debugging."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._bind_slots = asyncio.Semaphore(max_binds_in_flight)
         self.nodes.add_handlers(self._on_node_add, self._on_node_update, self._on_node_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         for informer in self.volumes.informers:
@@ -230,9 +238,10 @@ class SchedulerDaemon:
         pod = entry.pod
         metadata = pod.get("metadata") or {}
         try:
-            await self.client.bind(
-                metadata["name"], node_name, namespace=metadata.get("namespace"), pod_uid=metadata.get("uid")
-            )
+            async with self._bind_slots:
+                await self.client.bind(
+                    metadata["name"], node_name, namespace=metadata.get("namespace"), pod_uid=metadata.get("uid")
+                )
         except (Conflict, NotFound) as error:
             # Bound by someone else, or deleted: the informer brings the truth.
             log.info("pod bind rejected pod=%s node=%s error=%s", entry.key, node_name, error)
