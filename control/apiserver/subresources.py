@@ -21,8 +21,8 @@ from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.request_info import RequestInfo
 from pykube_control.apiserver.responses import json_response
 from pykube_control.apiserver.selection import _selector_text_for_scale
-from pykube_control.apiserver.status import APIError, bad_request, conflict, status_body
-from pykube_control.store.errors import ConflictError
+from pykube_control.apiserver.status import APIError, bad_request, conflict, not_found, status_body
+from pykube_control.store.errors import ConflictError, KeyNotFoundError
 
 Object = dict[str, Any]
 
@@ -152,7 +152,7 @@ async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Reques
     The first attempt starts from the watch cache's copy, which spares a
     store read. That copy may be behind the store, so any rejection or
     failed swap based on it is retried once from a store read, and only the
-    store's answer reaches the client.
+    store's state decides the response.
     """
     from pykube_control.apiserver.lifecycle import rfc3339
 
@@ -171,8 +171,8 @@ async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Reques
             # skips update validation and writes with compare-and-swap directly.
             await ctx.store.update(key, storage.encode(_bound_pod(cached[0], node, now)), expected_revision=cached[1])
             return json_response(status_body(201, "", "", None), status=201)
-        except ConflictError:
-            pass
+        except (ConflictError, KeyNotFoundError):
+            pass  # the cache was behind the store, which decides below
     current, revision = await ctx.read(info.resource, info.namespace, info.name)
     rejection = _binding_rejection(current, info.name)
     if rejection is not None:
@@ -181,6 +181,8 @@ async def create_binding(ctx: APIContext, info: RequestInfo, request: web.Reques
         await ctx.store.update(key, storage.encode(_bound_pod(current, node, now)), expected_revision=revision)
     except ConflictError:
         raise conflict(info.resource, info.name) from None
+    except KeyNotFoundError:
+        raise not_found(info.resource, info.name) from None
     return json_response(status_body(201, "", "", None), status=201)
 
 

@@ -131,3 +131,13 @@ async def test_binding_deleting_pod_conflicts(client: APIClient) -> None:
 async def test_binding_missing_pod_not_found(client: APIClient) -> None:
     with pytest.raises(NotFound):
         await client.bind("absent", "n1", namespace="default")
+
+
+async def test_binding_pod_deleted_behind_cache(server: RunningAPIServer, client: APIClient) -> None:
+    created = await client.create(PODS, make_pod("web"))
+    await cached_at(server, "web", created["metadata"]["resourceVersion"])
+    # Delete behind the API's back; the cache may still show the pod.
+    await server.store.delete(pod_key("web"))
+
+    with pytest.raises(NotFound):
+        await client.bind("web", "n1", namespace="default")
