@@ -169,13 +169,24 @@ async def update(ctx: APIContext, info: RequestInfo, request: web.Request) -> we
     is_dry_run = dry_run(request)
     warnings = pipeline.prepare_input(resource, obj, mode)
     _check_identity(info, obj)
-    current, revision = await ctx.read(resource, info.namespace, info.name)
     expected = obj["metadata"].get("resourceVersion")
-    if expected:
-        if str(expected) != str(revision):
+    for _ in range(WRITE_RETRIES):
+        current, revision = await ctx.read(resource, info.namespace, info.name)
+        if expected and str(expected) != str(revision):
             raise conflict(resource, info.name)
-    result = await _store_update(ctx, info, obj, current, revision, is_dry_run)
-    return json_response(result, warnings=warnings)
+        try:
+            result = await _store_update(ctx, info, copy.deepcopy(obj), current, revision, is_dry_run)
+        except ConflictError:
+            # Another write landed between the read and this one. With a
+            # resourceVersion that is a conflict for the client; without one
+            # the update applies to whatever is current, so it is retried.
+            if expected:
+                raise conflict(resource, info.name) from None
+            continue
+        except KeyNotFoundError:
+            raise not_found(resource, info.name) from None
+        return json_response(result, warnings=warnings)
+    raise conflict(resource, info.name, "too many concurrent writers; retry")
 
 
 async def _store_update(

@@ -302,6 +302,8 @@ def test_bridge_nf_call(tmp_path: Path, enabled: bool, expected: str) -> None:
 def test_ip_forward(tmp_path: Path, enabled: bool, expected: str) -> None:
     node = make_node(tmp_path, ip_forward=enabled)
     try:
+        # A new namespace copies the root namespace's value, so start from a known 0 in the test's own namespace.
+        node.host_exec(["sysctl", "-qw", "net.ipv4.ip_forward=0"])
         node.add("c1", node.new_pod())
         assert node.host_exec(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == expected
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tomllib
@@ -61,6 +62,14 @@ def test_wheel_installs_and_runs(wheel: Path, tmp_path: Path) -> None:
     clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=True)
+    # When this interpreter is itself a virtual environment (setup makes .venv
+    # where Debian manages python3), system_site_packages reaches only the base
+    # interpreter's packages, so this interpreter's own are added by a .pth
+    # file. Paths listed there are searched after the venv's own packages and
+    # their .pth files (such as an editable pykube) are not run.
+    inner = next((env_dir / "lib").glob("python3*/site-packages"))
+    outer = [path for path in site.getsitepackages() if Path(path).is_dir()]
+    (inner / "outer-site-packages.pth").write_text("".join(f"{path}\n" for path in outer))
     python = env_dir / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, env=clean_env)
 
