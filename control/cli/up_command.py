@@ -37,6 +37,8 @@ from pykube_control.cli.up_join import print_join_command
 log = logging.getLogger("pykube.up")
 
 PID_FILE = "up.pid"
+REMOVE_PODS_FILE = "up.remove-pods"
+"""Written by `pykube down --remove-pods`: the stopping `pykube up` removes the pods despite --keep-pods."""
 LOG_DIR = "logs"
 
 
@@ -142,13 +144,17 @@ def up_command(
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PYKUBE_DATA_DIR",
               help="Data directory of the cluster to stop. [default: /var/lib/pykube as root]")  # fmt: skip
 @click.option("--timeout", type=float, default=90.0, show_default=True, help="Seconds to wait for the cluster to stop.")
-def down_command(data_dir: Path | None, timeout: float) -> None:
+@click.option("--remove-pods", is_flag=True, help="Remove the node's pods even if pykube up runs with --keep-pods.")
+def down_command(data_dir: Path | None, timeout: float, remove_pods: bool) -> None:
     """Stop a cluster that `pykube up` runs in the background."""
-    pid_file = (data_dir or default_data_dir()) / PID_FILE
+    data_dir = data_dir or default_data_dir()
+    pid_file = data_dir / PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         raise click.ClickException(f"no running cluster: {pid_file} is missing or unreadable") from None
+    if remove_pods:
+        (data_dir / REMOVE_PODS_FILE).touch()
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -172,6 +178,7 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
     options.data_dir.mkdir(parents=True, exist_ok=True)
     pid_file = options.data_dir / PID_FILE
     pid_file.write_text(f"{os.getpid()}\n")
+    (options.data_dir / REMOVE_PODS_FILE).unlink(missing_ok=True)
     supervisor = Supervisor(options.data_dir / LOG_DIR)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -206,6 +213,10 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
         raise SystemExit(1) from None
     log.info("stopping the cluster keep_pods=%s", keep_pods)
     await supervisor.stop()
+    remove_marker = options.data_dir / REMOVE_PODS_FILE
+    if remove_marker.exists():
+        keep_pods = False
+        remove_marker.unlink()
     if options.runtime == "cri" and not keep_pods:
         from pykube_control.cli.up_pods import remove_node_pods
 
@@ -234,8 +245,13 @@ def _default_node_ip() -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Return True while process ``pid`` runs; an exited process its parent has not reaped yet counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

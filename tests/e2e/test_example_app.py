@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.apiserver.server_thread import kubectl_binary
-from tests.e2e.cluster import REPO, Cluster
+from tests.e2e.cluster import REPO, Cluster, run
 
 EXAMPLES = REPO / "examples"
 
@@ -241,10 +242,11 @@ def test_python_client_reads_cluster(cluster: Cluster, tmp_path: Path) -> None:
     assert len([p for p in pods.items if p.metadata.deletion_timestamp is None]) == 3
 
 
-def test_plain_stop_removes_pods(cluster: Cluster) -> None:
-    cluster.keep_pods = False
-    cluster.stop()
-    cluster.start()
+def test_down_remove_pods_removes_them(cluster: Cluster) -> None:
+    assert cluster.process is not None
+    down = run([sys.executable, "-m", "pykube_control.cli.main", "down", "--remove-pods", "--data-dir", str(cluster.data_dir)],
+               timeout=120)  # fmt: skip
+    assert "the cluster stopped" in down.stdout
     assert cluster.stop() == 0
     leftovers = [line for line in (cluster.directory / "up.out").read_text().splitlines() if "pods removed count=" in line]
     shims = subprocess.run(["pgrep", "-f", f"containerd-shim.*{cluster.data_dir}"], capture_output=True, text=True).stdout.split()
