@@ -188,7 +188,8 @@ class APIClient:
             "metadata": metadata,
             "target": {"apiVersion": "v1", "kind": "Node", "name": node_name},
         }
-        await self._object("POST", resource_path(PODS, namespace, pod_name, "binding"), body=binding)
+        # The scheduler binds every pod it places, so this skips aiohttp's per-request cost.
+        await self._transport.request_small("POST", resource_path(PODS, namespace, pod_name, "binding"), binding)
 
     async def evict(
         self, pod_name: str, *, namespace: str | None = None, grace_period_seconds: int | None = None
