@@ -41,7 +41,7 @@ from pykube_core.scheduler import Profile, Scheduler, SchedulerKernel
 from pykube_core.scheduler.framework import FilterResult, Selectors
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import APIConnectionError, APIError, Conflict, NotFound
-from pykube_control.client.events import EventRecorder
+from pykube_control.client.events import EventRecorder, EventType
 from pykube_control.client.informer import Informer
 from pykube_control.client.leader import LeaderElector
 from pykube_control.client.resource import NODES, PODS
@@ -54,6 +54,9 @@ from pykube_control.scheduler.selectors import WorkloadSelectors
 from pykube_control.scheduler.volume_state import VolumeState
 
 log = logging.getLogger("pykube.scheduler")
+
+SCHEDULED = "Scheduled"
+"""Reason of the Normal event kube-scheduler records for every bound pod."""
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
 SYNC_TIMEOUT = 60.0
@@ -255,6 +258,11 @@ class SchedulerDaemon:
             return
         log.info("pod bound pod=%s node=%s", entry.key, node_name)
         self.queue.done(entry.key)
+        message = f"Successfully assigned {metadata.get('namespace')}/{metadata['name']} to {node_name}"
+        self._spawn(self._record(pod, "Normal", SCHEDULED, message), f"event-{entry.key}")
+
+    async def _record(self, pod: Object, event_type: EventType, reason: str, message: str) -> None:
+        await self.recorder.record(pod, event_type, reason, message)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.ensure_future(coroutine)

@@ -111,7 +111,7 @@ def test_logs_show_requests(cluster: Cluster) -> None:
 def test_describe_shows_events(cluster: Cluster) -> None:
     pod = web_pods(cluster)[0]["metadata"]["name"]
     text = cluster.kubectl("describe", "pod", pod).stdout
-    assert "Scheduled" in text
+    assert f"Successfully assigned default/{pod} to node-" in text
     assert "Started" in text
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pykube_control.agent.fake import FakeNodes
 from pykube_control.client.api import APIClient
-from pykube_control.client.resource import PODS
+from pykube_control.client.resource import EVENTS, PODS
 from pykube_control.scheduler.daemon import SchedulerDaemon
 from tests.scheduler_daemon.conftest import condition, get_pod, make_pod, wait_until
 
@@ -79,3 +79,20 @@ async def test_prebound_pod_untouched(client: APIClient, nodes: FakeNodes, sched
     assert (await get_pod(client, "prebound"))["spec"]["nodeName"] == "fake-node-7"
     assert scheduler.attempts["default/prebound"] == 0
     assert scheduler.cache.table.pod_count("fake-node-7") >= 1
+
+
+async def test_bound_pod_gets_scheduled_event(client: APIClient, nodes: FakeNodes, scheduler: SchedulerDaemon) -> None:
+    await client.create(PODS, make_pod("evented"))
+
+    async def scheduled_events() -> list[dict[str, Any]]:
+        events = (await client.list(EVENTS, namespace="default")).get("items") or []
+        return [e for e in events if e["involvedObject"]["name"] == "evented" and e["reason"] == "Scheduled"]
+
+    async def recorded() -> bool:
+        return bool(await scheduled_events())
+
+    await wait_until(recorded, what="a Scheduled event")
+    event = (await scheduled_events())[0]
+    node = (await get_pod(client, "evented"))["spec"]["nodeName"]
+    assert event["type"] == "Normal"
+    assert event["message"] == f"Successfully assigned default/evented to {node}"
