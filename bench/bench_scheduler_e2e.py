@@ -4,12 +4,12 @@ Run with `python -m bench.run bench/bench_scheduler_e2e.py`. Each cluster
 is two processes plus the benchmark: the API server (`pykube apiserver
 --insecure` on loopback, SQLite store) and `pykube scheduler`, which scores
 every feasible node. As kube-scheduler's scheduler_perf does, the
-benchmark creates the Node objects itself through the API (64 requests in
-flight, before the scheduler starts), each with 8 cpu, 32Gi and 110 pods
-of capacity and allocatable, a Ready condition, a hostname label and one
-of three zone labels, and runs no node agents: nothing renews the nodes'
-status and no pod ever turns Running, so the API server serves only the
-pods' creates, the bindings and the watches. The workloads are those of
+benchmark creates the Node objects itself through the API, 64 requests in
+flight, before the scheduler starts. Each node has 8 cpu, 32Gi and 110
+pods of capacity and allocatable, a Ready condition, a hostname label and
+one of three zone labels. No node agent runs, so nothing renews the
+nodes' status and no pod ever turns Running: the API server serves only
+the pods' creates, the bindings and the watches. The workloads are those of
 bench/scheduler_workloads.py at 500 and 5,000 nodes; each runs in its own
 namespace, and pods of earlier workloads stay bound, as scheduler_perf's
 do not.
@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import time
@@ -119,9 +120,14 @@ class SchedulerCluster:
     def scheduler_pid(self) -> int:
         return self.processes.processes["scheduler"].pid
 
-    def stop(self) -> None:
+    def stop(self, *, keep_logs: bool) -> None:
+        """Stop both processes; remove the scheduler's log folder unless ``keep_logs``."""
         self.processes.stop()
         self.server.stop()
+        if keep_logs:
+            print(f"scheduler log kept in {self.processes.logs}")
+        else:
+            shutil.rmtree(self.processes.logs, ignore_errors=True)
 
 
 async def wait_for_scheduler(client: APIClient) -> None:
@@ -207,8 +213,11 @@ def cluster(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> 
         loop.run_until_complete(ready())
         running.idle_rss_mib = rss_mib(running.scheduler_pid)
         yield running
-    finally:
-        running.stop()
+    except BaseException:
+        running.stop(keep_logs=True)
+        raise
+    else:
+        running.stop(keep_logs=False)
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
