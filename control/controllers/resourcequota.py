@@ -39,8 +39,8 @@ import copy
 import logging
 from collections.abc import Iterable
 
+from pykube_core.pod_resources import ResourceList
 from pykube_core.resource_sum import QuantityKernel, default_quantity_kernel
-
 from pykube_control.client.api import APIClient
 from pykube_control.client.indexer import BY_NAMESPACE, Object, object_key, split_key
 from pykube_control.client.informer import Informer
@@ -57,7 +57,7 @@ from pykube_control.client.workers import run_workers
 from pykube_control.client.workqueue import WorkQueue
 from pykube_control.controllers.base import ControllerContext
 from pykube_control.controllers.resourcequota_count import count_used, hard_limits, quota_status, status_matches
-from pykube_control.controllers.resourcequota_usage import ResourceList, object_usage, usage_source
+from pykube_control.controllers.resourcequota_usage import object_usage, usage_source
 
 log = logging.getLogger("pykube.controllers.resourcequota")
 

@@ -16,20 +16,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pykube_core.pod_resources import ResourceList, format_resource_list, parse_resource_list
 from pykube_core.quantity import Format, Quantity
 from pykube_core.quantity import NANOS_PER_MILLI
+from pykube_core.quota_scopes import quota_matches
 from pykube_core.resource_sum import QuantityKernel, ResourceSums
-
-from pykube_control.controllers.resourcequota_scopes import quota_counts
-from pykube_control.controllers.resourcequota_usage import (
-    Object,
-    ResourceList,
-    format_resource_list,
-    object_usage,
-    parse_resource_list,
-    restrict,
-    usage_source,
-)
+from pykube_control.controllers.resourcequota_usage import Object, object_usage, restrict, usage_source
 
 INT64_MAX = 2**63 - 1
 
@@ -59,7 +51,7 @@ def count_used(
     rows: list[ResourceList] = []
     for source in sorted({source for name in names if (source := usage_source(name)) is not None}):
         for obj in objects.get(source, ()):
-            if quota_counts(quota, source, obj):
+            if quota_matches(quota, source, obj):
                 usage = restrict(usage_of(source, obj), names)
                 if usage:
                     rows.append(usage)

@@ -21,26 +21,25 @@ core/v1 quota evaluators (1.32):
   per storage class as ``<class>.storageclass.storage.k8s.io/requests.storage``
   and ``.../persistentvolumeclaims``.
 
-A pod's requests follow Kubernetes' PodRequests: regular containers add
-up, an init container runs alone beside the sidecars started before it,
-so each resource takes the larger of the sum and the largest init step,
-and a sidecar (init container with ``restartPolicy: Always``) adds to
-both. ``spec.overhead`` adds to requests, and to each limit that is set.
+A pod's requests and limits follow Kubernetes' PodRequests and PodLimits
+(see pykube_core.pod_resources). ``spec.overhead`` adds to requests, and
+to each limit that is set.
 
-Differences from Kubernetes, shared with the admission: an object with
+The pod arithmetic is pykube_core.pod_resources, which the admission uses
+too. Differences from Kubernetes, shared with the admission: an object with
 ``metadata.deletionTimestamp`` counts nothing, and pod-level
 ``spec.resources`` is ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from pykube_core.quantity import Format, Quantity, parse_quantity
+from pykube_core.pod_resources import ResourceList, parse_resource_list, pod_limits, pod_requests
+from pykube_core.quantity import Format, Quantity
 
 Object = dict[str, Any]
-ResourceList = dict[str, Quantity]
 
 ONE = Quantity.from_units(1)
 COUNT_PREFIX = "count/"
@@ -57,33 +56,6 @@ TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 # --- resource lists ---------------------------------------------------------------------
 
 
-def parse_resource_list(raw: object) -> ResourceList:
-    """Parse a wire resource list such as ``{"cpu": "100m"}``; anything but an object is empty.
-
-    Raises InvalidQuantityError naming the text for a malformed quantity.
-    """
-    if not isinstance(raw, dict):
-        return {}
-    return {str(name): parse_quantity(str(value)) for name, value in raw.items()}
-
-
-def format_resource_list(values: ResourceList) -> dict[str, str]:
-    return {name: str(quantity) for name, quantity in sorted(values.items())}
-
-
-def add_into(total: ResourceList, other: ResourceList) -> None:
-    for name, quantity in other.items():
-        current = total.get(name)
-        total[name] = quantity if current is None else current + quantity
-
-
-def max_into(total: ResourceList, other: ResourceList) -> None:
-    for name, quantity in other.items():
-        current = total.get(name)
-        if current is None or quantity > current:
-            total[name] = quantity
-
-
 def restrict(values: ResourceList, names: Iterable[str]) -> ResourceList:
     """Return the entries of ``values`` whose name is in ``names``."""
     wanted = set(names)
@@ -93,54 +65,10 @@ def restrict(values: ResourceList, names: Iterable[str]) -> ResourceList:
 # --- pods ---------------------------------------------------------------------------------
 
 
-def pod_containers(pod: Object) -> Iterator[Object]:
-    """Yield the regular containers, then the init containers, skipping malformed entries."""
-    spec = pod.get("spec") or {}
-    for field in ("containers", "initContainers"):
-        for container in spec.get(field) or []:
-            if isinstance(container, dict):
-                yield container
-
-
-def container_resources(container: Object, kind: str) -> ResourceList:
-    """Return the container's ``kind`` list, "requests" or "limits"."""
-    return parse_resource_list((container.get("resources") or {}).get(kind))
-
-
-def pod_totals(pod: Object, kind: str) -> ResourceList:
-    """Return the whole pod's requests or limits (``kind``), without overhead; see the module docstring."""
-    spec = pod.get("spec") or {}
-    totals: ResourceList = {}
-    for container in spec.get("containers") or []:
-        if isinstance(container, dict):
-            add_into(totals, container_resources(container, kind))
-    sidecars: ResourceList = {}
-    largest_init_step: ResourceList = {}
-    for container in spec.get("initContainers") or []:
-        if not isinstance(container, dict):
-            continue
-        own = container_resources(container, kind)
-        if container.get("restartPolicy") == "Always":
-            add_into(totals, own)
-            add_into(sidecars, own)
-            step = dict(sidecars)
-        else:
-            step = dict(own)
-            add_into(step, sidecars)
-        max_into(largest_init_step, step)
-    max_into(totals, largest_init_step)
-    return totals
-
-
 def pod_compute_usage(pod: Object) -> ResourceList:
     """Return the compute resources and ``pods`` a pod that has not terminated uses."""
-    overhead = parse_resource_list((pod.get("spec") or {}).get("overhead"))
-    requests = pod_totals(pod, "requests")
-    add_into(requests, overhead)
-    limits = pod_totals(pod, "limits")
-    for name, quantity in overhead.items():
-        if name in limits:
-            limits[name] = limits[name] + quantity
+    requests = pod_requests(pod, overhead=True)
+    limits = pod_limits(pod, overhead=True)
 
     usage: ResourceList = {"pods": ONE}
     for name in COMPUTE_RESOURCES:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from pykube_core.pod_resources import pod_limits, pod_requests
 from pykube_core.quantity import parse_quantity
-
 from pykube_control.apiserver.admission import limitrange_rules as rules
-from pykube_control.apiserver.admission.pod_resources import pod_limits, pod_requests
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.status import APIError
+
 from tests.apiserver.admission_builders import (
     CLAIMS,
     LIMIT_RANGES,

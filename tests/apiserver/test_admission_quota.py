@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from pykube_core.pod_resources import ResourceList
 from pykube_core.quantity import parse_quantity
-
+from pykube_core.quota_scopes import quota_matches
 from pykube_control.apiserver.admission import quota_usage as usage
-from pykube_control.apiserver.admission.pod_resources import ResourceList
-from pykube_control.apiserver.admission.quota_scopes import quota_matches
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.status import APIError
 from pykube_control.store.errors import KeyExistsError
+
 from tests.apiserver.admission_builders import (
     CLAIMS,
     CONFIGMAPS,

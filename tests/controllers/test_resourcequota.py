@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pykube_core.quantity import Quantity, parse_quantity
+from pykube_core.quota_scopes import quota_matches
 from pykube_core.resource_sum import PURE_PYTHON_KERNEL, QuantityKernel, native_quantity_kernel
 from pykube_control.apiserver import storage
 from pykube_control.apiserver.app import RunningAPIServer
@@ -27,8 +28,8 @@ from pykube_control.client.errors import Conflict
 from pykube_control.client.resource import CONFIGMAPS, DEPLOYMENTS, PODS, SERVICES
 from pykube_control.controllers.resourcequota import RESOURCE_QUOTAS, ResourceQuotaController, resolve_listed
 from pykube_control.controllers.resourcequota_count import count_used, status_matches, sum_rows
-from pykube_control.controllers.resourcequota_scopes import quota_counts
 from pykube_control.controllers.resourcequota_usage import object_usage
+
 from tests.controllers.helpers import (  # noqa: F401 (api and server are fixtures)
     Object,
     api,
@@ -189,7 +190,7 @@ def test_claim_rounds_up_and_per_class() -> None:
 )  # fmt: skip
 def test_scopes(scoped: Object, obj: Object, counted: bool) -> None:
     qualified = "pods" if obj["kind"] == "Pod" else "configmaps"
-    assert quota_counts(scoped, qualified, obj) is counted
+    assert quota_matches(scoped, qualified, obj) is counted
 
 
 @pytest.mark.parametrize("kernel", kernels())

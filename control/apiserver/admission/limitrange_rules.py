@@ -25,9 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pykube_core.quantity import Quantity
-
-from pykube_control.apiserver.admission.pod_resources import (
+from pykube_core.pod_resources import (
     ResourceList,
     container_requirements,
     format_resource_list,
@@ -35,6 +33,7 @@ from pykube_control.apiserver.admission.pod_resources import (
     pod_limits,
     pod_requests,
 )
+from pykube_core.quantity import Quantity
 
 Object = dict[str, Any]
 

@@ -40,17 +40,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pykube_control.apiserver import resources, storage
-from pykube_control.apiserver.admission import quota_usage as usage
-from pykube_control.apiserver.admission.cache_lag import RECENT_CREATES
-from pykube_control.apiserver.admission.chain import AdmissionRequest
-from pykube_control.apiserver.admission.pod_resources import (
+from pykube_core.pod_resources import (
     ResourceList,
     add_into,
     format_resource_list,
     parse_resource_list,
 )
-from pykube_control.apiserver.admission.quota_scopes import quota_matches
+from pykube_core.quota_scopes import quota_matches
+from pykube_control.apiserver import resources, storage
+from pykube_control.apiserver.admission import quota_usage as usage
+from pykube_control.apiserver.admission.cache_lag import RECENT_CREATES
+from pykube_control.apiserver.admission.chain import AdmissionRequest
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.resources import RESOURCES
 from pykube_control.apiserver.status import APIError, conflict, forbidden

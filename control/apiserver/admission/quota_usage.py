@@ -28,9 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pykube_core.quantity import Format, Quantity
-
-from pykube_control.apiserver.admission.pod_resources import (
+from pykube_core.pod_resources import (
     ResourceList,
     container_requirements,
     containers,
@@ -38,6 +36,7 @@ from pykube_control.apiserver.admission.pod_resources import (
     pod_limits,
     pod_requests,
 )
+from pykube_core.quantity import Format, Quantity
 from pykube_control.apiserver.resources import RESOURCES
 
 Object = dict[str, Any]

@@ -1,55 +1,55 @@
-"""ResourceQuota scopes: which objects a quota with ``spec.scopes`` or ``spec.scopeSelector`` counts.
+"""ResourceQuota scopes: which pods a scoped quota counts.
 
-A scoped quota counts only pods, and only those that match every scope,
-as in Kubernetes' pod quota evaluator (1.32):
+A quota with ``spec.scopes`` or ``spec.scopeSelector`` counts only the pods
+that match every scope, and no object of any other kind, as in Kubernetes
+(pkg/quota/v1/evaluator/core/pods.go, 1.32):
 
-- Terminating: ``spec.activeDeadlineSeconds`` is set and not negative.
+- Terminating: ``spec.activeDeadlineSeconds`` is set and not negative;
   NotTerminating is the opposite.
 - BestEffort: no container, init containers included, has a non-zero cpu
-  or memory request or limit. NotBestEffort is the opposite.
-- PriorityClass: ``spec.priorityClassName`` matches the requirement's
-  operator (In, NotIn, Exists, DoesNotExist), as a label would.
-- CrossNamespacePodAffinity: an affinity or anti-affinity term names
-  namespaces or has a namespace selector.
+  or memory request or limit; NotBestEffort is the opposite.
+- PriorityClass: ``spec.priorityClassName`` matches the selector's operator
+  (In, NotIn, Exists, DoesNotExist) as a label named PriorityClass would.
+- CrossNamespacePodAffinity: a pod (anti-)affinity term names namespaces
+  or has a namespace selector.
 
-An entry of ``spec.scopes`` is a requirement with operator Exists. Only
-PriorityClass reads the operator, as in Kubernetes, and an unknown scope
-matches nothing.
+Only PriorityClass reads the operator, as in Kubernetes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pykube_control.controllers.resourcequota_usage import container_resources, pod_containers
+from pykube_core.pod_resources import container_requirements, containers
 
 Object = dict[str, Any]
-Requirement = dict[str, Any]
+Scope = dict[str, Any]
 """One scope selector requirement: scopeName, operator and values."""
 
 QOS_RESOURCES = ("cpu", "memory")
 
 
-def quota_scopes(quota: Object) -> list[Requirement]:
+def quota_scopes(quota: Object) -> list[Scope]:
+    """Return the quota's scopes as selector requirements; a bare scope means operator Exists."""
     spec = quota.get("spec") or {}
-    scopes: list[Requirement] = [{"scopeName": name, "operator": "Exists"} for name in spec.get("scopes") or []]
+    scopes: list[Scope] = [{"scopeName": name, "operator": "Exists"} for name in spec.get("scopes") or []]
     for requirement in (spec.get("scopeSelector") or {}).get("matchExpressions") or []:
         if isinstance(requirement, dict):
             scopes.append(requirement)
     return scopes
 
 
-def quota_counts(quota: Object, qualified: str, obj: Object) -> bool:
-    """Tell whether ``quota`` counts ``obj``, an object of the qualified resource ``qualified``."""
+def quota_matches(quota: Object, resource: str, obj: Object) -> bool:
+    """Tell whether ``quota`` counts ``obj``, an object of the qualified ``resource``."""
     scopes = quota_scopes(quota)
     if not scopes:
         return True
-    if qualified != "pods":
+    if resource != "pods":
         return False
-    return all(pod_matches(scope, obj) for scope in scopes)
+    return all(pod_matches_scope(scope, obj) for scope in scopes)
 
 
-def pod_matches(scope: Requirement, pod: Object) -> bool:
+def pod_matches_scope(scope: Scope, pod: Object) -> bool:
     name = scope.get("scopeName")
     if name == "Terminating":
         return is_terminating(pod)
@@ -60,9 +60,9 @@ def pod_matches(scope: Requirement, pod: Object) -> bool:
     if name == "NotBestEffort":
         return not is_best_effort(pod)
     if name == "PriorityClass":
-        return priority_class_matches(scope, str((pod.get("spec") or {}).get("priorityClassName") or ""))
+        return _priority_class_matches(scope, str((pod.get("spec") or {}).get("priorityClassName") or ""))
     if name == "CrossNamespacePodAffinity":
-        return has_cross_namespace_affinity(pod)
+        return uses_cross_namespace_affinity(pod)
     return False
 
 
@@ -72,15 +72,15 @@ def is_terminating(pod: Object) -> bool:
 
 
 def is_best_effort(pod: Object) -> bool:
-    for container in pod_containers(pod):
-        for kind in ("requests", "limits"):
-            values = container_resources(container, kind)
-            if any(not values[name].is_zero() for name in QOS_RESOURCES if name in values):
+    """Tell whether the pod's QoS class is BestEffort."""
+    for container in containers(pod):
+        for values in container_requirements(container):
+            if any(name in QOS_RESOURCES and not quantity.is_zero() for name, quantity in values.items()):
                 return False
     return True
 
 
-def priority_class_matches(scope: Requirement, priority_class: str) -> bool:
+def _priority_class_matches(scope: Scope, priority_class: str) -> bool:
     operator = scope.get("operator")
     values = scope.get("values") or []
     if operator == "Exists":
@@ -94,7 +94,7 @@ def priority_class_matches(scope: Requirement, priority_class: str) -> bool:
     return False
 
 
-def has_cross_namespace_affinity(pod: Object) -> bool:
+def uses_cross_namespace_affinity(pod: Object) -> bool:
     affinity = (pod.get("spec") or {}).get("affinity") or {}
     for kind in ("podAffinity", "podAntiAffinity"):
         rules = affinity.get(kind) or {}
@@ -102,6 +102,7 @@ def has_cross_namespace_affinity(pod: Object) -> bool:
         for weighted in rules.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
             if isinstance(weighted, dict):
                 terms.append(weighted.get("podAffinityTerm") or {})
-        if any(isinstance(t, dict) and (t.get("namespaces") or t.get("namespaceSelector") is not None) for t in terms):
-            return True
+        for term in terms:
+            if isinstance(term, dict) and (term.get("namespaces") or term.get("namespaceSelector") is not None):
+                return True
     return False

@@ -2,7 +2,10 @@
 
 On the wire a resource list is a JSON object of quantity strings
 (``{"cpu": "100m"}``). Here it is a dict of Quantity, which adds and
-compares exactly, so LimitRanger and ResourceQuota never round.
+compares exactly, so LimitRanger and ResourceQuota never round. The API
+server's admission and the quota controller both measure pods with these
+functions, because a recount that measured differently would undo the
+admission's charges.
 
 ``pod_requests`` and ``pod_limits`` follow Kubernetes' PodRequests and
 PodLimits (k8s.io/component-helpers resource, 1.32): regular containers
@@ -38,8 +41,8 @@ def parse_resource_list(raw: object) -> ResourceList:
 
 
 def format_resource_list(values: ResourceList) -> dict[str, str]:
-    """Return the wire form of ``values``, each quantity in Kubernetes' canonical text."""
-    return {name: str(quantity) for name, quantity in values.items()}
+    """Return the wire form of ``values``, sorted by name, each quantity in Kubernetes' canonical text."""
+    return {name: str(quantity) for name, quantity in sorted(values.items())}
 
 
 def add_into(total: ResourceList, other: ResourceList) -> None:
