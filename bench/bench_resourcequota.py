@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from pykube_core.pod_resources import ResourceList
+from pykube_core.quota_usage import Object, object_usage
 from pykube_core.resource_sum import PURE_PYTHON_KERNEL, QuantityKernel, native_quantity_kernel
 from pykube_control.controllers.resourcequota_count import UsageFunc, count_used
-from pykube_control.controllers.resourcequota_usage import Object, object_usage
 
 POD_COUNT = 5_000
 QUOTA: Object = {

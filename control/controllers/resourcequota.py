@@ -40,6 +40,7 @@ import logging
 from collections.abc import Iterable
 
 from pykube_core.pod_resources import ResourceList
+from pykube_core.quota_usage import object_usage, usage_source
 from pykube_core.resource_sum import QuantityKernel, default_quantity_kernel
 from pykube_control.client.api import APIClient
 from pykube_control.client.indexer import BY_NAMESPACE, Object, object_key, split_key
@@ -57,7 +58,6 @@ from pykube_control.client.workers import run_workers
 from pykube_control.client.workqueue import WorkQueue
 from pykube_control.controllers.base import ControllerContext
 from pykube_control.controllers.resourcequota_count import count_used, hard_limits, quota_status, status_matches
-from pykube_control.controllers.resourcequota_usage import object_usage, usage_source
 
 log = logging.getLogger("pykube.controllers.resourcequota")
 

@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from pykube_core.pod_resources import ResourceList, format_resource_list, parse_resource_list
-from pykube_core.quantity import Format, Quantity
-from pykube_core.quantity import NANOS_PER_MILLI
+from pykube_core.quantity import NANOS_PER_MILLI, Format, Quantity
 from pykube_core.quota_scopes import quota_matches
+from pykube_core.quota_usage import Object, object_usage, usage_source
 from pykube_core.resource_sum import QuantityKernel, ResourceSums
-from pykube_control.controllers.resourcequota_usage import Object, object_usage, restrict, usage_source
 
 INT64_MAX = 2**63 - 1
 
@@ -127,3 +126,9 @@ def status_matches(quota: Object, hard: ResourceList, used: ResourceList) -> boo
     except ValueError:
         return False
     return current_hard == hard and current_used == restrict(used, hard)
+
+
+def restrict(values: ResourceList, names: Iterable[str]) -> ResourceList:
+    """Return the entries of ``values`` whose name is in ``names``."""
+    wanted = set(names)
+    return {name: quantity for name, quantity in values.items() if name in wanted}

@@ -12,6 +12,7 @@ import pytest
 from pykube_core.pod_resources import ResourceList
 from pykube_core.quantity import parse_quantity
 from pykube_core.quota_scopes import quota_matches
+from pykube_core.quota_usage import object_usage
 from pykube_control.apiserver.admission import quota_usage as usage
 from pykube_control.apiserver.context import APIContext
 from pykube_control.apiserver.status import APIError
@@ -52,7 +53,7 @@ def test_pod_usage_counts_compute() -> None:
         container("a", requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "64Mi"}),
         container("b", requests={"cpu": "100m", "example.com/gpu": "1"}),
     )
-    assert text(usage.object_usage("pods", target)) == {
+    assert text(object_usage("pods", target)) == {
         "count/pods": "1",
         "pods": "1",
         "cpu": "200m",
@@ -78,7 +79,7 @@ def test_pod_usage_lifecycle(status: Object, metadata: Object, expected: dict[st
     target = pod("p")
     target["status"] = status
     target["metadata"].update(metadata)
-    assert text(usage.object_usage("pods", target)) == expected
+    assert text(object_usage("pods", target)) == expected
 
 
 @pytest.mark.parametrize(
@@ -90,12 +91,12 @@ def test_pod_usage_lifecycle(status: Object, metadata: Object, expected: dict[st
     ],
 )
 def test_service_usage(spec: Object, expected: dict[str, str]) -> None:
-    found = text(usage.object_usage("services", {"metadata": {"name": "s"}, "spec": spec}))
+    found = text(object_usage("services", {"metadata": {"name": "s"}, "spec": spec}))
     assert found == {"count/services": "1", "services": "1", **expected}
 
 
 def test_claim_usage_per_class() -> None:
-    assert text(usage.object_usage("persistentvolumeclaims", claim(storage_request="1500m", storage_class="fast"))) == {
+    assert text(object_usage("persistentvolumeclaims", claim(storage_request="1500m", storage_class="fast"))) == {
         "count/persistentvolumeclaims": "1",
         "persistentvolumeclaims": "1",
         "requests.storage": "2",
@@ -107,7 +108,7 @@ def test_claim_usage_per_class() -> None:
 def test_claim_usage_allocated_larger() -> None:
     target = claim(storage_request="1Gi")
     target["status"] = {"allocatedResources": {"storage": "2Gi"}}
-    assert str(usage.object_usage("persistentvolumeclaims", target)["requests.storage"]) == "2Gi"
+    assert str(object_usage("persistentvolumeclaims", target)["requests.storage"]) == "2Gi"
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_claim_usage_allocated_larger() -> None:
     ],
 )
 def test_object_counts(resource: str, expected: dict[str, str]) -> None:
-    assert text(usage.object_usage(resource, {"metadata": {"name": "x"}})) == expected
+    assert text(object_usage(resource, {"metadata": {"name": "x"}})) == expected
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import pytest
 
 from pykube_core.quantity import Quantity, parse_quantity
 from pykube_core.quota_scopes import quota_matches
+from pykube_core.quota_usage import object_usage
 from pykube_core.resource_sum import PURE_PYTHON_KERNEL, QuantityKernel, native_quantity_kernel
 from pykube_control.apiserver import storage
 from pykube_control.apiserver.app import RunningAPIServer
@@ -28,7 +29,6 @@ from pykube_control.client.errors import Conflict
 from pykube_control.client.resource import CONFIGMAPS, DEPLOYMENTS, PODS, SERVICES
 from pykube_control.controllers.resourcequota import RESOURCE_QUOTAS, ResourceQuotaController, resolve_listed
 from pykube_control.controllers.resourcequota_count import count_used, status_matches, sum_rows
-from pykube_control.controllers.resourcequota_usage import object_usage
 
 from tests.controllers.helpers import (  # noqa: F401 (api and server are fixtures)
     Object,

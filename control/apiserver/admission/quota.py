@@ -47,6 +47,7 @@ from pykube_core.pod_resources import (
     parse_resource_list,
 )
 from pykube_core.quota_scopes import quota_matches
+from pykube_core.quota_usage import object_usage
 from pykube_control.apiserver import resources, storage
 from pykube_control.apiserver.admission import quota_usage as usage
 from pykube_control.apiserver.admission.cache_lag import RECENT_CREATES
@@ -118,8 +119,8 @@ def _other_quotas(request: AdmissionRequest, quotas: list[tuple[Object, int]]) -
 
 async def _charge(ctx: APIContext, request: AdmissionRequest, namespace: str, quotas: list[tuple[Object, int]]) -> None:
     qualified = request.resource.qualified
-    new_usage = usage.object_usage(qualified, request.obj) if request.obj is not None else {}
-    old_usage = usage.object_usage(qualified, request.old) if request.old is not None else {}
+    new_usage = object_usage(qualified, request.obj) if request.obj is not None else {}
+    old_usage = object_usage(qualified, request.old) if request.old is not None else {}
     if new_usage == old_usage:
         return
     checked = request.operation == "CREATE" or (request.operation == "UPDATE" and qualified in CHECKED_UPDATES)
@@ -252,7 +253,7 @@ async def _recount(ctx: APIContext, request: AdmissionRequest, namespace: str) -
     used = await count_usage(ctx, quota, namespace, hard)
     if request.operation == "CREATE" and quota_matches(quota, "resourcequotas", quota):
         # The store does not hold the new quota yet, but it counts itself.
-        add_into(used, usage.mask(usage.object_usage("resourcequotas", quota), hard))
+        add_into(used, usage.mask(object_usage("resourcequotas", quota), hard))
     quota["status"] = _status(hard, used)
 
 
@@ -265,7 +266,7 @@ async def count_usage(ctx: APIContext, quota: Object, namespace: str, hard: Reso
         for kv in listed.items:
             obj = storage.decode_kv(kv)
             if quota_matches(quota, source, obj):
-                add_into(totals, usage.mask(usage.object_usage(source, obj), hard))
+                add_into(totals, usage.mask(object_usage(source, obj), hard))
     return totals
 
 
