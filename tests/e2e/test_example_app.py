@@ -59,13 +59,23 @@ def test_pods_have_ips_and_serve(cluster: Cluster) -> None:
         assert answer.stdout.strip() == f"hello from {pod['metadata']['name']}", answer.stderr
 
 
+def first_answer(cluster: Cluster, url: str) -> subprocess.CompletedProcess[str]:
+    """Fetch ``url`` until it answers or 30 s pass, because the proxy applies a new Service's rules up to a second later."""
+    deadline = time.monotonic() + 30
+    answer = cluster.curl(url, timeout=2)
+    while not answer.stdout and time.monotonic() < deadline:
+        time.sleep(0.2)
+        answer = cluster.curl(url, timeout=2)
+    return answer
+
+
 def test_cluster_ip_answers_from_node(cluster: Cluster) -> None:
-    answer = cluster.curl(f"http://{cluster_ip(cluster)}/")
+    answer = first_answer(cluster, f"http://{cluster_ip(cluster)}/")
     assert answer.stdout.startswith("hello from web-"), answer.stderr
 
 
 def test_node_port_answers(cluster: Cluster) -> None:
-    answer = cluster.curl(f"http://{cluster.node_ip}:30080/")
+    answer = first_answer(cluster, f"http://{cluster.node_ip}:30080/")
     assert answer.stdout.startswith("hello from web-"), answer.stderr
 
 
