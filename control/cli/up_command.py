@@ -110,7 +110,9 @@ def up_command(
 
     join: tuple[str, str, str] | None = None
     if join_options_given(server, token, ca_cert_hash):
-        assert server is not None and token is not None and ca_cert_hash is not None
+        assert server is not None
+        assert token is not None
+        assert ca_cert_hash is not None
         join = (server, token, ca_cert_hash)
     if join is not None and runtime != "cri":
         raise click.BadParameter("a machine that joins a cluster runs real pods; drop --runtime fake", param_hint="--runtime")

@@ -1,11 +1,11 @@
 """The components `pykube up` runs, as command lines for the supervisor.
 
 Every component is the same `pykube <subcommand>` a user could start by
-hand, so `pykube up` adds nothing that the separate daemons lack: it only
+hand, so `pykube up` adds nothing that the separate daemons lack. It only
 chooses their flags (one data directory, the admin kubeconfig written by
 the API server, the node named after this machine) and their order. The
-API server comes first and must answer /readyz before anything that talks
-to it starts.
+API server comes first, and /readyz must return 200 before anything that
+talks to it starts.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def check_tools(machine: Machine) -> Problem | None:
 
 
 SYSTEM_DIST_PACKAGES = Path("/usr/lib/python3/dist-packages")
-"""Where Debian's python3-nftables installs its module; pykube imports it from there when the venv lacks it."""
+"""Directory of Debian's python3-nftables module, from which pykube imports it when the venv lacks it."""
 
 
 def check_nftables_module(machine: Machine) -> Problem | None:

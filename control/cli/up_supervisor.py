@@ -2,8 +2,8 @@
 
 Each component is a `pykube <subcommand>` child process with its output
 appended to ``<data-dir>/logs/<component>.log``. Components start in the
-order given; a component with a readiness check holds back the ones after
-it until the check passes, so the controllers never start against an API
+given order. A component with a readiness check delays the ones after it
+until the check passes, so the controllers never start against an API
 server that is not ready yet. A component that exits on its own is
 restarted after a back-off that doubles from 1 s to 30 s and resets once
 the component has run for a minute, because the scheduler and the

@@ -13,7 +13,7 @@ installation, without touching the machine's own network:
    there, with a cgroup parent unique to the run.
 
 ``kubectl`` runs inside the namespace too (through nsenter), as a user on
-the node would. ``stop()`` stops `pykube up` the way a user does (SIGTERM);
+the node would. ``stop()`` stops `pykube up` the way a user does, with SIGTERM.
 ``destroy()`` then removes whatever is left: containers, shims, cgroups,
 mounts, the data directory and the namespace with its veth pair.
 """

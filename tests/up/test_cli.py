@@ -1,4 +1,4 @@
-"""The `pykube` command: every subcommand loads and answers --help."""
+"""The `pykube` command: every subcommand loads and prints its --help."""
 
 from __future__ import annotations
 
