@@ -223,7 +223,7 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
         from pykube_control.cli.up_pods import remove_node_pods
 
         kubeconfig = options.kubeconfig if options.join is None else options.node_kubeconfig
-        removed = await remove_node_pods(options.data_dir, kubeconfig)
+        removed = await remove_node_pods(options.data_dir, kubeconfig, options.cgroup_parent)
         log.info("pods removed count=%d", removed)
     pid_file.unlink(missing_ok=True)
     log.info("cluster stopped")

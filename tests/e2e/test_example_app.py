@@ -264,6 +264,7 @@ def test_down_remove_pods_removes_them(cluster: Cluster) -> None:
     assert leftovers and not leftovers[-1].endswith("count=0")
     assert shims == []
     assert mounts == []
+    assert list(Path("/sys/fs/cgroup").glob(f"*/{cluster.cgroup_parent.strip('/')}")) == []
 
 
 def test_start_after_plain_stop_recreates_pods(cluster: Cluster) -> None:
