@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.apiserver.server_thread import kubectl_binary
 
@@ -45,9 +46,9 @@ class Cluster:
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> str:
+    def start(self, *extra: str) -> str:
         argv = [sys.executable, "-m", "pykube_control.cli.main", "up", "--runtime", "fake", "--fake-nodes", "2",
-                "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
+                "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir), *extra]  # fmt: skip
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().decode()
@@ -113,3 +114,20 @@ def test_stop_leaves_no_process(cluster: Cluster) -> None:
     cluster.stop()
     leftover = subprocess.run(["pgrep", "-f", str(cluster.data_dir)], capture_output=True, text=True).stdout.split()
     assert leftover == []
+
+
+def test_write_kubeconfig_merges(cluster: Cluster, tmp_path: Path) -> None:
+    other = tmp_path / "config"
+    other.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: old, cluster: {server: 'https://192.0.2.9:6443'}}]\n"
+        "users: [{name: old, user: {token: x}}]\ncontexts: [{name: old, context: {cluster: old, user: old}}]\n"
+        "current-context: old\n"
+    )
+    cluster.start("--write-kubeconfig", str(other))
+    merged = yaml.safe_load(other.read_text())
+    assert "old" in [c["name"] for c in merged["contexts"]]
+    assert merged["current-context"] != "old"
+    env = {**os.environ, "KUBECONFIG": str(other)}
+    assert KUBECTL is not None
+    nodes = subprocess.run([KUBECTL, "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True, timeout=60)
+    assert nodes.returncode == 0, nodes.stderr
