@@ -12,8 +12,11 @@ installed plugin runs (``-S``, "interpreter start -S"). The difference
 between ADD and "interpreter start -S" is the plugin's own work: its
 imports, the IPAM lock, the 5 ``ip``, ``nsenter`` and ``nft`` processes
 it starts (one or two more when the configuration has node routes), and
-the kernel's work on links. DEL starts one process. The machine is
-shared, so compare the ratios within one run.
+the kernel's work on links. DEL starts one process. The peer is the
+reference ``bridge`` plugin with ``host-local`` IPAM (Go, from Debian's
+containernetworking-plugins), doing the same ADD and DEL on a bridge of
+its own in the same node namespace ("reference bridge ADD" and "DEL").
+The machine is shared, so compare the ratios within one run.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from pykube_control.cni.install import install_plugin
+from pykube_control.cni.install import REFERENCE_PLUGIN_DIRS, install_plugin
 from tests.cni.conftest import Node, make_node, plugin_config_json
 
 ROUNDS = 30
@@ -103,6 +106,48 @@ def bench_del(benchmark: Any, node: Node, plugin: Path) -> None:
         container_id, netns = f"del{next(ids)}", node.new_pod()
         run_in_node(node, [str(plugin)], cni_env("ADD", container_id, netns), config)
         return (node, [str(plugin)], cni_env("DEL", container_id, netns), config), {}
+
+    benchmark.extra_info["ops"] = 1
+    benchmark.pedantic(run_in_node, setup=setup, rounds=ROUNDS, iterations=1)
+
+
+def reference_bridge() -> tuple[Path, str]:
+    """Return the reference bridge plugin's path and its CNI_PATH; skip when Debian's package is missing."""
+    for directory in REFERENCE_PLUGIN_DIRS:
+        if (directory / "bridge").exists() and (directory / "host-local").exists():
+            return directory / "bridge", str(directory)
+    pytest.skip("no reference bridge and host-local plugins (Debian package containernetworking-plugins)")
+
+
+def reference_config(node: Node, data_dir: str) -> str:
+    ipam = {"type": "host-local", "subnet": "10.251.1.0/24", "dataDir": data_dir}
+    bridge = f"pkr{node.suffix}"
+    return json.dumps({"cniVersion": "1.0.0", "name": "reference", "type": "bridge", "bridge": bridge, "isGateway": True,
+                       "hairpinMode": True, "ipMasq": False, "ipam": ipam})  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["reference bridge ADD", "reference bridge DEL"])
+@pytest.mark.benchmark(group="pod start and stop")
+def bench_reference_bridge(benchmark: Any, node: Node, variant: str, tmp_path: Path) -> None:
+    plugin, cni_path = reference_bridge()
+    command = variant.split()[-1]
+    config = reference_config(node, str(tmp_path / "host-local"))
+    ids = count()
+    pods: list[tuple[str, str]] = []
+
+    def environment(verb: str, container_id: str, netns: str) -> dict[str, str]:
+        return {**cni_env(verb, container_id, netns), "CNI_PATH": cni_path}
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        container_id, netns = f"ref{next(ids)}", node.new_pod()
+        if command == "DEL":
+            run_in_node(node, [str(plugin)], environment("ADD", container_id, netns), config)
+        elif pods:
+            # As for ADD above: remove the previous round's pod untimed.
+            previous_id, previous_netns = pods.pop()
+            run_in_node(node, [str(plugin)], environment("DEL", previous_id, previous_netns), config)
+        pods.append((container_id, netns))
+        return (node, [str(plugin)], environment(command, container_id, netns), config), {}
 
     benchmark.extra_info["ops"] = 1
     benchmark.pedantic(run_in_node, setup=setup, rounds=ROUNDS, iterations=1)

@@ -17,22 +17,25 @@ own resolv.conf handling covers.
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
-from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Interface
-from typing import Any
 
 from pykube_control.cni import links
 from pykube_control.cni.config import NetworkConfig
 from pykube_control.cni.errors import CHECK_FAILED, INVALID_CONFIG, NOT_AVAILABLE, UNKNOWN_CONTAINER, CNIError
 from pykube_control.cni.ipam import IPAM, RECONCILE_MIN_AGE_SECONDS
+from pykube_control.cni.logs import PluginLog
 from pykube_control.cni.node import prepare_node
-from pykube_control.cni.spec import Environment, Result
 from pykube_control.cni.tools import find_tool
 
-log = logging.getLogger("pykube.cni")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from pykube_control.cni.spec import Environment, Result
+
+log = PluginLog("pykube.cni")
 
 REQUIRED_TOOLS = ("ip", "nsenter", "nft")
 
@@ -104,7 +107,7 @@ def delete(env: Environment, config: NetworkConfig) -> None:
 def check(env: Environment, config: NetworkConfig, prev_result: Mapping[str, Any] | None) -> None:
     """Raise CNIError 103 unless the pod's network still matches ``prev_result``."""
     env.require("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME")
-    if not isinstance(prev_result, Mapping):
+    if not isinstance(prev_result, dict):
         raise CNIError(INVALID_CONFIG, "missing prevResult in the network configuration", "CHECK needs the result of the ADD it checks")
     expected = _prev_address(prev_result)
     held = IPAM.for_network(config).lookup(env.container_id, env.ifname)
@@ -157,5 +160,6 @@ def status(config: NetworkConfig) -> None:
         parent = parent.parent
     if not os.access(parent, os.W_OK):
         raise CNIError(NOT_AVAILABLE, f"plugin not available: state directory {config.state_dir} is not writable", "fix its permissions")
-    if shutil.disk_usage(parent).free == 0:
+    usage = os.statvfs(parent)
+    if usage.f_bavail * usage.f_frsize == 0:
         raise CNIError(NOT_AVAILABLE, f"plugin not available: no space left under {parent}", "free disk space")

@@ -7,7 +7,9 @@ A plugin reports failure by printing ``{"cniVersion", "code", "msg",
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2

@@ -24,18 +24,21 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
-from pykube_control.cni.config import NetworkConfig
 from pykube_control.cni.errors import IO_FAILURE, RANGE_EXHAUSTED, TRY_AGAIN_LATER, CNIError
+from pykube_control.cni.logs import PluginLog
 
-log = logging.getLogger("pykube.cni")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+
+    from pykube_control.cni.config import NetworkConfig
+
+log = PluginLog("pykube.cni")
 
 LOCK_FILE = "lock"
 LAST_RESERVED_FILE = "last_reserved_ip"
@@ -50,14 +53,24 @@ _LOCK_POLL_SECONDS = 0.002
 RECONCILE_MIN_AGE_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
 class Allocation:
     """One allocated address and the attachment (container id and interface) it belongs to."""
 
-    address: IPv4Address
-    container_id: str
-    ifname: str
-    pod: str = ""
+    __slots__ = ("address", "container_id", "ifname", "pod")
+
+    def __init__(self, address: IPv4Address, container_id: str, ifname: str, pod: str = "") -> None:
+        self.address = address
+        self.container_id = container_id
+        self.ifname = ifname
+        self.pod = pod
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Allocation):
+            return NotImplemented
+        return (self.address, self.container_id, self.ifname, self.pod) == (other.address, other.container_id, other.ifname, other.pod)
+
+    def __repr__(self) -> str:
+        return f"Allocation(address={self.address!r}, container_id={self.container_id!r}, ifname={self.ifname!r}, pod={self.pod!r})"
 
 
 class IPAM:

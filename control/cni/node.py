@@ -9,10 +9,14 @@ test ends. Pods' veths and addresses are not touched, since DEL and
 from __future__ import annotations
 
 from ipaddress import IPv4Interface
-from typing import Any
 
 from pykube_control.cni import links, masquerade, routes, sysctl
-from pykube_control.cni.config import NetworkConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pykube_control.cni.config import NetworkConfig
 
 
 def prepare_node(config: NetworkConfig) -> dict[str, Any]:

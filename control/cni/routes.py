@@ -15,10 +15,13 @@ sync cannot undo that sync.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network
 
 from pykube_control.cni.links import run_batch, run_ip
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # The kernel does not interpret route protocol numbers from 4 (static)
 # up, and iproute2 6.1's rt_protos gives 112 no name, so 112 marks the

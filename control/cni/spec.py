@@ -11,11 +11,34 @@ interface ``mtu``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
 
 from pykube_control.cni.errors import INCOMPATIBLE_VERSION, INVALID_ENVIRONMENT, CNIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, TypedDict
+
+    class Interface(TypedDict, total=False):
+        name: str
+        mac: str
+        sandbox: str
+        mtu: int
+
+    class IPConfig(TypedDict, total=False):
+        address: str
+        gateway: str
+        interface: int
+
+    class Route(TypedDict, total=False):
+        dst: str
+        gw: str
+
+    class Result(TypedDict):
+        interfaces: list[Interface]
+        ips: list[IPConfig]
+        routes: list[Route]
+
 
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 CURRENT_VERSION = "1.0.0"
@@ -25,30 +48,6 @@ CURRENT_VERSION = "1.0.0"
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # Linux interface names are at most IFNAMSIZ-1 = 15 bytes.
 MAX_IFNAME_LENGTH = 15
-
-
-class Interface(TypedDict, total=False):
-    name: str
-    mac: str
-    sandbox: str
-    mtu: int
-
-
-class IPConfig(TypedDict, total=False):
-    address: str
-    gateway: str
-    interface: int
-
-
-class Route(TypedDict, total=False):
-    dst: str
-    gw: str
-
-
-class Result(TypedDict):
-    interfaces: list[Interface]
-    ips: list[IPConfig]
-    routes: list[Route]
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -83,16 +82,30 @@ def format_result(result: Result, version: str) -> dict[str, Any]:
     return {"cniVersion": version, "interfaces": interfaces, "ips": ips, "routes": routes}
 
 
-@dataclass(frozen=True)
 class Environment:
     """The CNI_* variables of one invocation. Empty strings mean the variable was unset."""
 
-    command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: Mapping[str, str] = field(default_factory=dict)
-    path: str = ""
+    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path")
+
+    def __init__(
+        self, command: str, container_id: str = "", netns: str = "", ifname: str = "",
+        args: Mapping[str, str] | None = None, path: str = "",
+    ) -> None:  # fmt: skip
+        self.command = command
+        self.container_id = container_id
+        self.netns = netns
+        self.ifname = ifname
+        self.args: Mapping[str, str] = args if args is not None else {}
+        self.path = path
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Environment):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Environment({fields})"
 
     def require(self, *names: str) -> None:
         """Raise the spec's error 4 when one of the named variables is unset or malformed."""

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -146,7 +146,7 @@ def make_node(tmp_path: Path, *, subnet: str = "10.250.1.0/24", cluster_cidr: st
         nft_table=f"pykube_cni_{suffix}",
         state_dir=tmp_path / f"state-{suffix}",
     )
-    node = Node(suffix, replace(config, **overrides))
+    node = Node(suffix, config.replace(**overrides))
     try:
         node.add_namespace("host")
     except subprocess.CalledProcessError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -34,8 +33,8 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
     second = None
     try:
         second = make_node(tmp_path, subnet="10.250.2.0/24", ip_forward=True)
-        first.config = replace(first.config, node_routes={IPv4Network("10.250.2.0/24"): IPv4Address("192.168.77.2")})
-        second.config = replace(second.config, node_routes={IPv4Network("10.250.1.0/24"): IPv4Address("192.168.77.1")})
+        first.config = first.config.replace(node_routes={IPv4Network("10.250.2.0/24"): IPv4Address("192.168.77.2")})
+        second.config = second.config.replace(node_routes={IPv4Network("10.250.1.0/24"): IPv4Address("192.168.77.1")})
         link_namespaces(first, second.host, "192.168.77.1", "192.168.77.2", tag=f"n{first.suffix}")
         yield first, second
     finally:
@@ -150,7 +149,7 @@ def test_masquerade_cleanup(node: Node) -> None:
 
 
 def test_cleanup_node(routed_node: Node) -> None:
-    node = replace(routed_node.config, node_routes={IPv4Network("10.250.2.0/24"): IPv4Address("192.168.77.2")})
+    node = routed_node.config.replace(node_routes={IPv4Network("10.250.2.0/24"): IPv4Address("192.168.77.2")})
     routed_node.config = node
     routed_node.add("c1", routed_node.new_pod())
 
