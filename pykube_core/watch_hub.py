@@ -72,6 +72,8 @@ OTHER_VALUE_ID = 0
 _IN_OPERATORS = frozenset({Operator.IN, Operator.EQUALS, Operator.DOUBLE_EQUALS})
 _NOT_IN_OPERATORS = frozenset({Operator.NOT_IN, Operator.NOT_EQUALS})
 _FIELD_OPS = {Operator.EQUALS: _watchhub_py.FIELD_EQUALS, Operator.NOT_EQUALS: _watchhub_py.FIELD_NOT_EQUALS}
+_NO_IDS = np.zeros(0, dtype=np.int32)
+_NO_IDS.flags.writeable = False
 
 
 class WatchEventType(enum.IntEnum):
@@ -430,10 +432,11 @@ class WatchHub(Generic[PayloadT]):
         )
         fields = state.fields
         field_values = [value_ids.get(fields.get(name, ""), OTHER_VALUE_ID) for name in self._field_names]
+        # Most objects carry no label that a watcher selects on; they share one empty array.
         return _EventArrays(
             namespace_id=self._namespace_ids.get(state.namespace, _watchhub_py.ANY_NAMESPACE),
-            key_ids=np.array([key_id for key_id, _ in pairs], dtype=np.int32),
-            value_ids=np.array([value_id for _, value_id in pairs], dtype=np.int32),
+            key_ids=np.array([key_id for key_id, _ in pairs], dtype=np.int32) if pairs else _NO_IDS,
+            value_ids=np.array([value_id for _, value_id in pairs], dtype=np.int32) if pairs else _NO_IDS,
             field_values=np.array(field_values, dtype=np.int32),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -23,8 +24,15 @@ _YAMLLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 async def read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise too_large(MAX_BODY_BYTES)
+    length = request.content_length
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise too_large(MAX_BODY_BYTES)
+        # One read for the common case, a body with its length announced.
+        try:
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError as exc:
+            raise bad_request(f"the request body ended after {len(exc.partial)} of the {length} bytes its Content-Length announced") from None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):

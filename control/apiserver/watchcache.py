@@ -254,6 +254,9 @@ class WatchCache:
             names, index_field="spec.nodeName" if "spec.nodeName" in names else None
         )
         self._hub_subscribers: dict[WatcherId, Subscriber] = {}
+        self._to_deliver: set[WatcherId] = set()
+        """Watchers woken since the last flush; see _apply."""
+        self._flush_scheduled = False
         self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._revision_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -339,9 +342,22 @@ class WatchCache:
                 self._object_state(obj),
                 None if prev is None else self._object_state(prev),
             )
-            for watcher_id in woken.tolist():
-                self._hub_subscribers[watcher_id].deliver()
+            # The store hands over a commit's events without yielding, so
+            # delivering after the last of them writes each watcher's frames
+            # of one commit with one send instead of one send per event.
+            self._to_deliver.update(woken.tolist())
+            if self._to_deliver and not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_deliveries)
         self._wake_revision_waiters()
+
+    def _flush_deliveries(self) -> None:
+        self._flush_scheduled = False
+        woken, self._to_deliver = self._to_deliver, set()
+        for watcher_id in woken:
+            subscriber = self._hub_subscribers.get(watcher_id)
+            if subscriber is not None:
+                subscriber.deliver()
 
     def _object_state(self, obj: Object) -> ObjectState:
         namespace = obj.get("metadata", {}).get("namespace")

@@ -206,8 +206,14 @@ class APIClient:
         await self._object("POST", resource_path(PODS, namespace, pod_name, "eviction"), body=eviction)
 
     async def create_event(self, event: Object, *, namespace: str | None = None) -> Object:
-        """Create a core/v1 Event; see ``events.EventRecorder`` for building and aggregating them."""
-        return await self.create(EVENTS, event, namespace=namespace)
+        """Create a core/v1 Event; see ``events.EventRecorder`` for building and aggregating them.
+
+        Like ``bind``, it skips aiohttp's per-request cost: the scheduler
+        records an Event for every pod it binds.
+        """
+        path = resource_path(EVENTS, self._namespace(EVENTS, namespace, event))
+        created: Object = await self._transport.request_small("POST", path, event)
+        return created
 
     # --- watching --------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import logging
 from typing import Any
 
 from pykube_core.scheduler import NodeTable
+from pykube_core.scheduler.node_table import PodAccounting
 
 log = logging.getLogger("pykube.scheduler")
 
@@ -94,9 +95,9 @@ class SchedulerCache:
 
     # --- pods --------------------------------------------------------------------------------
 
-    def assume(self, pod: Pod, node_name: str) -> None:
-        """Account a pod on the chosen node before its bind returns."""
-        self.table.assume_pod(pod, node_name)
+    def assume(self, pod: Pod, node_name: str, accounting: PodAccounting | None = None) -> None:
+        """Account a pod on the chosen node before its bind returns; see ``NodeTable.assume_pod`` for ``accounting``."""
+        self.table.assume_pod(pod, node_name, accounting)
         self._assumed[_key(pod)] = node_name
         self._accounted[_key(pod)] = (node_name, accounting_fingerprint(pod))
 

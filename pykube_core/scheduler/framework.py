@@ -66,7 +66,7 @@ from pykube_core.scheduler.arrays import (
     Status,
     Strategy,
 )
-from pykube_core.scheduler.node_table import NodeTable
+from pykube_core.scheduler.node_table import NodeTable, PodAccounting
 from pykube_core.scheduler.pod_slots import PodEntry
 from pykube_core.scheduler.pod_arrays import compile_pod
 from pykube_core.scheduler.pod_terms import TermBuilder
@@ -449,7 +449,7 @@ class Scheduler:
         *,
         spread_selectors: Selectors = None,
         volume_conflicts: NDArray[np.int8] | None = None,
-        assume: Callable[[PodT, str], None] | None = None,
+        assume: Callable[[PodT, str, PodAccounting], None] | None = None,
     ) -> BatchResult:
         """Place pods that are identical for scheduling in one kernel call, and assume each placed pod.
 
@@ -458,7 +458,8 @@ class Scheduler:
         nodes, and the random tie-breaks, are exactly those of calling
         schedule_and_assume on each pod in order. assume defaults to the
         table's assume_pod; a cache passes its own, which also records the
-        assumption.
+        assumption. Both get the first pod's accounting, computed once,
+        since every pod of the batch has the same requests and host ports.
         """
         if not pods:
             return BatchResult(())
@@ -481,9 +482,10 @@ class Scheduler:
         self._next_start_row = placement.next_start_row
         names = self.table.names()
         chosen = tuple(names[row] if row >= 0 else None for row in placement.rows.tolist())
+        accounting = self.table.pod_accounting(first)
         for pod, node in zip(pods, chosen):
             if node is not None:
-                assume(pod, node)
+                assume(pod, node, accounting)
         if placement.placed == len(pods):
             return BatchResult(chosen)
         failure = self.schedule(

@@ -37,7 +37,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -137,6 +137,15 @@ class _NodeRecord:
     images: dict[int, int]
     ports: Counter[PortKey] = field(default_factory=Counter)
     pods: set[str] = field(default_factory=set)
+
+
+class PodAccounting(NamedTuple):
+    """What one pod adds to its node; see ``NodeTable.pod_accounting``. Treat ``requests`` as read-only."""
+
+    requests: dict[str, int]
+    nonzero_cpu: int
+    nonzero_memory: int
+    ports: tuple[PortKey, ...]
 
 
 @dataclass(frozen=True)
@@ -327,23 +336,34 @@ class NodeTable:
 
     # --- pods ----------------------------------------------------------------
 
-    def assume_pod(self, pod: Mapping[str, Any], node_name: str) -> None:
-        """Account a pod on a node before the binding is confirmed.
+    def pod_accounting(self, pod: Mapping[str, Any]) -> PodAccounting:
+        """Return what accounting ``pod`` adds to a node: its requests, scoring requests and host ports.
 
-        Adds the pod's requests, one to the pod count and its host ports.
-        Assuming a pod that the table already accounts moves it.
+        Pods that are identical for scheduling have equal accountings, so a
+        batch computes it once and passes it to ``assume_pod`` for each pod.
         """
-        key = pod_key(pod)
-        if key in self._pods:
-            self._subtract(key)
-        row = self.row_of(node_name)
-        requests = pod_requests(pod)
         nonzero = pod_requests(pod, scoring_defaults=True)
         ports = tuple(
             (self._ip_id(ip), number, protocol_code(protocol))
             for ip, number, protocol in host_ports(pod)
         )
-        record = _PodRecord(node_name, requests, nonzero.get("cpu", 0), nonzero.get("memory", 0), ports)
+        return PodAccounting(pod_requests(pod), nonzero.get("cpu", 0), nonzero.get("memory", 0), ports)
+
+    def assume_pod(self, pod: Mapping[str, Any], node_name: str, accounting: PodAccounting | None = None) -> None:
+        """Account a pod on a node before the binding is confirmed.
+
+        Adds the pod's requests, one to the pod count and its host ports.
+        Assuming a pod that the table already accounts moves it.
+        ``accounting``, when given, must be ``pod_accounting(pod)``.
+        """
+        key = pod_key(pod)
+        if key in self._pods:
+            self._subtract(key)
+        row = self.row_of(node_name)
+        if accounting is None:
+            accounting = self.pod_accounting(pod)
+        requests = accounting.requests
+        record = _PodRecord(node_name, requests, accounting.nonzero_cpu, accounting.nonzero_memory, accounting.ports)
         for resource in requests:
             self.column_of(resource)
         self._apply(row, record, +1)
