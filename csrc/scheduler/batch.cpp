@@ -7,13 +7,18 @@
 // count. The kernel keeps private copies of exactly that state and updates
 // them after each placement; the caller's arrays are never written.
 //
-// Two modes give the same rows:
+// Three modes give the same rows:
 // - a pod with no pod terms changes only its own node's filter verdict and
 //   raw scores, so the kernel filters and scores every node once and then
 //   only the chosen row after each placement ("incremental"), and, when
 //   every feasible node is scored, updates that row's weighted total alone;
-// - a pod with pod terms changes per-domain counts that every node reads,
-//   so each placement reruns the whole cycle ("full").
+// - a pod whose only pod terms are DoNotSchedule spread constraints also
+//   changes the spread counts of its node's domains, which every node's
+//   spread verdict reads but no raw score does, so the kernel keeps the
+//   counts and rechecks only that verdict for every node ("spread");
+// - a pod with other pod terms changes per-domain counts that every node's
+//   verdict and scores read, so each placement reruns the whole cycle
+//   ("full").
 // kernels.h describes the arrays; _reference_batch.py is the pure-Python
 // twin, which always reruns the whole cycle.
 #include <algorithm>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "scheduler/kernels.h"
+#include "scheduler/topology.h"
 
 namespace pykube::scheduler {
 namespace {
@@ -240,6 +246,80 @@ void place_full(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
     }
 }
 
+// Runs the batch for a pod whose pod terms are all DoNotSchedule spread
+// constraints when every feasible node is scored. Such constraints take
+// part in no raw score (only ScheduleAnyway ones score), so every plugin but
+// PodTopologySpread sees the pod as one without pod terms: their verdicts
+// and raw scores are computed once and then for the chosen row only, as in
+// place_incremental_all. The spread counts grow by the placed pod, and each
+// placement rechecks every row against them, which is a few lookups a row.
+void place_spread(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
+                  const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,
+                  BatchOutput& out) {
+    const Nodes& nodes = state.view;
+    const std::int64_t n = nodes.node_count;
+    constexpr std::int64_t k = kScorePluginCount;
+    Pod others = pod;
+    others.terms.count = 0;
+    const topology::Inclusion inclusion(nodes, pod);
+    topology::SpreadFilter spread(nodes, pod, inclusion);
+    FilterBuffers filtered(nodes);
+    filter_rows(nodes, others, 0, n, filtered.out);
+    std::vector<std::int64_t> candidates;
+    candidates.reserve(static_cast<std::size_t>(n));
+    for (std::int64_t row = 0; row < n; ++row) {
+        if (filtered.status[static_cast<std::size_t>(row)] == kFits) {
+            candidates.push_back(row);
+        }
+    }
+    const auto candidate_count = [&] { return static_cast<std::int64_t>(candidates.size()); };
+    std::vector<std::int64_t> raw(static_cast<std::size_t>(n * k), 0);
+    std::vector<std::int64_t> scores(static_cast<std::size_t>(candidate_count() * k));
+    score_nodes(nodes, others, scoring, candidates.data(), candidate_count(), scores.data());
+    for (std::int64_t i = 0; i < candidate_count(); ++i) {
+        std::copy_n(scores.data() + i * k, k, raw.data() + candidates[static_cast<std::size_t>(i)] * k);
+    }
+    std::vector<std::int64_t> totals;
+    for (std::int64_t i = 0; i < batch.count; ++i) {
+        candidates.clear();
+        for (std::int64_t row = 0; row < n; ++row) {
+            if (filtered.status[static_cast<std::size_t>(row)] == kFits && spread.check(row) < 0) {
+                candidates.push_back(row);
+            }
+        }
+        if (candidates.empty()) {
+            return;
+        }
+        scores.resize(static_cast<std::size_t>(candidate_count() * k));
+        totals.assign(static_cast<std::size_t>(candidate_count()), 0);
+        for (std::int64_t c = 0; c < candidate_count(); ++c) {
+            std::copy_n(raw.data() + candidates[static_cast<std::size_t>(c)] * k, k, scores.data() + c * k);
+        }
+        const std::int64_t selected =
+            select_node(scores.data(), candidate_count(), weights, modes, totals.data(), &out.rng_state);
+        const std::int64_t row = candidates[static_cast<std::size_t>(selected)];
+        out.rows[i] = row;
+        out.placed = i + 1;
+        state.assume(batch, row);
+        spread.add_pod(row, nodes.pod_count - 1);
+        filter_rows(nodes, others, row, row + 1, filtered.out);
+        state.apply_ports(row, filtered.out);
+        if (filtered.status[static_cast<std::size_t>(row)] == kFits) {
+            score_nodes(nodes, others, scoring, &row, 1, raw.data() + row * k);
+        }
+    }
+}
+
+// True when every pod term of `pod` is a DoNotSchedule spread constraint.
+bool only_hard_spread(const Pod& pod) {
+    for (std::int64_t t = 0; t < pod.terms.count; ++t) {
+        if (pod.terms.kinds[t] != kHardSpread) {
+            return false;
+        }
+    }
+    return pod.terms.count > 0;
+}
+
 // Runs the batch for a pod without pod terms when percentageOfNodesToScore
 // samples the nodes. A placement changes only the chosen row's verdict and
 // raw scores, because no raw score of such a pod depends on the candidate
@@ -408,9 +488,12 @@ void schedule_batch(const Nodes& nodes, const Pod& pod, const Scoring& scoring,
     out.next_start_row = batch.start_row;
     const bool has_terms = pod.terms.count > 0;
     AssumedNodes state(nodes, pod, has_terms);
-    if (has_terms) {
+    const bool score_all = batch.start_row == 0 && batch.nodes_to_find >= nodes.node_count;
+    if (has_terms && score_all && only_hard_spread(pod)) {
+        place_spread(state, pod, scoring, weights, modes, batch, out);
+    } else if (has_terms) {
         place_full(state, pod, scoring, weights, modes, batch, out);
-    } else if (batch.start_row == 0 && batch.nodes_to_find >= nodes.node_count) {
+    } else if (score_all) {
         place_incremental_all(state, pod, scoring, weights, modes, batch, out);
     } else {
         place_incremental(state, pod, scoring, weights, modes, batch, out);

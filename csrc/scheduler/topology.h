@@ -181,21 +181,21 @@ inline std::size_t domain_index(const Nodes& nodes, std::int32_t value) {
 class SpreadFilter {
 public:
     SpreadFilter(const Nodes& nodes, const Pod& pod, const Inclusion& inclusion)
-        : nodes_(nodes), pod_(pod), constraints_(terms_of_kind(pod.terms, kHardSpread)) {
+        : nodes_(nodes), pod_(pod), inclusion_(inclusion), constraints_(terms_of_kind(pod.terms, kHardSpread)) {
         if (constraints_.empty()) {
             return;
         }
         const Terms& terms = pod.terms;
-        std::vector<std::uint8_t> eligible(static_cast<std::size_t>(nodes.node_count));
+        eligible_.resize(static_cast<std::size_t>(nodes.node_count));
         for (std::int64_t row = 0; row < nodes.node_count; ++row) {
-            eligible[static_cast<std::size_t>(row)] = has_all_keys(nodes, terms, constraints_, row);
+            eligible_[static_cast<std::size_t>(row)] = has_all_keys(nodes, terms, constraints_, row);
         }
         for (const std::int64_t t : constraints_) {
             const std::vector<std::int64_t> per_node = spread_matches_per_node(nodes, terms, t);
             std::vector<std::int64_t> counts(static_cast<std::size_t>(nodes.string_count) + 1, -1);
             std::int64_t domains = 0;
             for (std::int64_t row = 0; row < nodes.node_count; ++row) {
-                if (!eligible[static_cast<std::size_t>(row)] || !inclusion.included(terms, t, row)) {
+                if (!eligible_[static_cast<std::size_t>(row)] || !inclusion.included(terms, t, row)) {
                     continue;
                 }
                 std::int64_t& count = counts[domain_index(nodes, node_value(nodes, row, terms.topology_keys[t]))];
@@ -205,24 +205,32 @@ public:
                 }
                 count += per_node[static_cast<std::size_t>(row)];
             }
-            // Fewer domains than minDomains make the global minimum 0.
-            std::int64_t minimum = 0;
-            if (domains >= terms.min_domains[t]) {
-                minimum = std::numeric_limits<std::int64_t>::max();
-                for (const std::int64_t count : counts) {
-                    if (count >= 0 && count < minimum) {
-                        minimum = count;
-                    }
-                }
-            }
             counts_.push_back(std::move(counts));
-            minimums_.push_back(minimum);
+            domains_.push_back(domains);
+            minimums_.push_back(minimum_of(counts_.size() - 1));
             self_matches_.push_back(
                 selector_matches(terms, t, pod.label_keys, pod.label_values, 0, pod.label_count) ? 1 : 0);
         }
     }
 
     bool active() const { return !constraints_.empty(); }
+
+    // Counts the pod in `slot`, placed on node `row` after construction, as
+    // a new SpreadFilter over the grown table would count it.
+    void add_pod(std::int64_t row, std::int64_t slot) {
+        const Terms& terms = pod_.terms;
+        if (!active() || !eligible_[static_cast<std::size_t>(row)] || nodes_.pod_terminating[slot]) {
+            return;
+        }
+        for (std::size_t i = 0; i < constraints_.size(); ++i) {
+            const std::int64_t t = constraints_[i];
+            if (!inclusion_.included(terms, t, row) || !matches_existing(terms, t, nodes_, slot)) {
+                continue;
+            }
+            ++counts_[i][domain_index(nodes_, node_value(nodes_, row, terms.topology_keys[t]))];
+            minimums_[i] = minimum_of(i);
+        }
+    }
 
     // Returns -1 when node `row` fits, else its SpreadFailure.
     std::int64_t check(std::int64_t row) const {
@@ -242,10 +250,27 @@ public:
     }
 
 private:
+    // The global minimum of constraint i; fewer domains than minDomains make it 0.
+    std::int64_t minimum_of(std::size_t i) const {
+        if (domains_[i] < pod_.terms.min_domains[constraints_[i]]) {
+            return 0;
+        }
+        std::int64_t minimum = std::numeric_limits<std::int64_t>::max();
+        for (const std::int64_t count : counts_[i]) {
+            if (count >= 0 && count < minimum) {
+                minimum = count;
+            }
+        }
+        return minimum;
+    }
+
     const Nodes& nodes_;
     const Pod& pod_;
+    const Inclusion& inclusion_;
     std::vector<std::int64_t> constraints_;
+    std::vector<std::uint8_t> eligible_;
     std::vector<std::vector<std::int64_t>> counts_;
+    std::vector<std::int64_t> domains_;
     std::vector<std::int64_t> minimums_;
     std::vector<std::int64_t> self_matches_;
 };
@@ -316,6 +341,9 @@ public:
             if (value != kAbsent) {
                 existing_anti_affinity_.add(existing.topology_keys[t], value);
             }
+        }
+        if (affinity_.empty() && anti_affinity_.empty()) {
+            return;
         }
         for (std::int64_t slot = 0; slot < nodes.pod_count; ++slot) {
             const std::int32_t row = nodes.pod_rows[slot];

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pykube_core.scheduler import NodeTable, Profile, Scheduler
 from pykube_core.scheduler.framework import PURE_PYTHON_KERNEL, SchedulerKernel
 from tests.scheduler.builders import load_kernel
-from tests.scheduler.test_topology_properties import nodes, pods, resolve
+from tests.scheduler.test_topology_properties import nodes, pods, resolve, spread_constraints
 
 Object = dict[str, Any]
 
@@ -74,6 +74,39 @@ def test_batch_equals_sequential(
         assert list(result.nodes) == expected, kernel.name
         assert batched._rng_state == sequential._rng_state, kernel.name
         assert (result.failure is None) == (None not in expected), kernel.name
+
+
+@st.composite
+def hard_spread_templates(draw: st.DrawFn) -> Object:
+    """A template whose only pod terms are DoNotSchedule spread constraints, which the native kernel places incrementally."""
+    pod = draw(templates())
+    pod["spec"].pop("affinity", None)
+    constraints = pod["spec"].get("topologySpreadConstraints") or draw(spread_constraints().filter(bool))
+    for constraint in constraints:
+        constraint["whenUnsatisfiable"] = "DoNotSchedule"
+    pod["spec"]["topologySpreadConstraints"] = constraints
+    return pod
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    node_list=st.integers(1, 7).flatmap(lambda n: st.tuples(*[nodes(i) for i in range(n)])),
+    existing=st.integers(0, 8).flatmap(lambda n: st.tuples(*[pods(i + 100) for i in range(n)])),
+    template=hard_spread_templates(),
+    count=st.integers(1, 12),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_batch_equals_sequential_hard_spread(
+    node_list: tuple[Object, ...], existing: tuple[Object, ...], template: Object, count: int, seed: int
+) -> None:
+    sequential = scheduler_with(PURE_PYTHON_KERNEL, list(node_list), list(existing), seed)
+    expected = [sequential.schedule_and_assume(pod).node for pod in replicas(template, count)]
+    batched = scheduler_with(load_kernel("native"), list(node_list), list(existing), seed)
+
+    result = batched.schedule_batch(replicas(template, count))
+
+    assert list(result.nodes) == expected
+    assert batched._rng_state == sequential._rng_state
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
