@@ -58,8 +58,10 @@ def apiserver_command(
     import uvloop
 
     from pykube_control.apiserver.app import APIServerConfig, start_apiserver
+    from pykube_control.gc_tuning import tune_for_daemon
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_for_daemon()
     config = APIServerConfig(
         data_dir=data_dir,
         host=host,

@@ -55,8 +55,10 @@ def controller_manager_command(
     from pykube_control.client.api import APIClient
     from pykube_control.controllers import registry
     from pykube_control.controllers.manager import run_controllers, run_with_leader_election
+    from pykube_control.gc_tuning import tune_for_daemon
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_for_daemon()
     names = sorted(registry.CONTROLLERS) if controllers == "*" else [n.strip() for n in controllers.split(",") if n]
     unknown = [n for n in names if n not in registry.CONTROLLERS]
     if unknown:

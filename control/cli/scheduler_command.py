@@ -31,9 +31,11 @@ def scheduler_command(kubeconfig: Path | None, leader_elect: bool, log_level: st
     import uvloop
 
     from pykube_control.client.api import APIClient
+    from pykube_control.gc_tuning import tune_for_daemon
     from pykube_control.scheduler.daemon import run_scheduler
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_for_daemon()
 
     async def main() -> None:
         client = APIClient.from_kubeconfig(kubeconfig)

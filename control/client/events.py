@@ -119,6 +119,7 @@ class EventRecorder:
 
     def _new_event(self, reference: Object, event_type: str, reason: str, message: str, now: datetime.datetime) -> Object:
         namespace = reference.get("namespace") or DEFAULT_NAMESPACE
+        stamp = _timestamp(now)
         source = {"component": self.component}
         if self.host:
             source["host"] = self.host
@@ -132,8 +133,8 @@ class EventRecorder:
             "message": message,
             "type": event_type,
             "source": source,
-            "firstTimestamp": _timestamp(now),
-            "lastTimestamp": _timestamp(now),
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
             "count": 1,
             "reportingComponent": self.component,
             "reportingInstance": self.host or "",

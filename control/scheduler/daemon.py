@@ -48,7 +48,7 @@ from pykube_control.client.resource import NODES, PODS
 from pykube_control.scheduler.cache import SchedulerCache, is_terminal, node_of
 from pykube_control.scheduler.failure import report_unschedulable
 from pykube_control.scheduler.postfilter import PostFilter
-from pykube_control.scheduler.batching import MAX_BATCH_SIZE, scheduling_signature
+from pykube_control.scheduler.batching import MAX_BATCH_SIZE, same_scheduling_inputs
 from pykube_control.scheduler.queue import QueuedPod, SchedulingQueue, pod_key
 from pykube_control.scheduler.selectors import WorkloadSelectors
 from pykube_control.scheduler.volume_state import VolumeState
@@ -142,9 +142,9 @@ class SchedulerDaemon:
             log.info("scheduler started scheduler_name=%s nodes=%d", self.scheduler_name, len(self.cache.table))
             while True:
                 entry = await self.queue.pop()
-                signature = scheduling_signature(entry.pod)
+                first = entry.pod
                 same = self.queue.pop_matching(
-                    lambda queued: scheduling_signature(queued.pod) == signature, self.max_batch_size - 1
+                    lambda queued: same_scheduling_inputs(queued.pod, first), self.max_batch_size - 1
                 )
                 self.schedule_batch([entry, *same])
         finally:

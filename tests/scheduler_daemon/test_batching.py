@@ -11,7 +11,7 @@ import pytest
 from pykube_control.agent.fake import FakeNodes
 from pykube_control.client.api import APIClient
 from pykube_control.client.resource import PODS
-from pykube_control.scheduler.batching import scheduling_signature
+from pykube_control.scheduler.batching import same_scheduling_inputs, scheduling_signature
 from pykube_control.scheduler.daemon import SchedulerDaemon
 from pykube_control.scheduler.queue import SchedulingQueue
 from tests.scheduler_daemon.conftest import get_pod, make_pod, wait_until
@@ -37,6 +37,8 @@ def test_signature(change: object, same: bool) -> None:
     pod = make_pod("web-0")
     other = change(pod)  # type: ignore[operator]
     assert (scheduling_signature(pod) == scheduling_signature(other)) is same
+    assert same_scheduling_inputs(pod, other) is same
+    assert same_scheduling_inputs(other, pod) is same
 
 
 async def test_pop_matching_stops_at_other_signature() -> None:
