@@ -46,6 +46,7 @@ from pykube_control.client.informer import Informer
 from pykube_control.client.leader import LeaderElector
 from pykube_control.client.resource import NODES, PODS
 from pykube_control.scheduler.cache import SchedulerCache, is_terminal, node_of
+from pykube_control.scheduler.config import SchedulerSettings
 from pykube_control.scheduler.failure import report_unschedulable
 from pykube_control.scheduler.postfilter import PostFilter
 from pykube_control.scheduler.batching import MAX_BATCH_SIZE, same_scheduling_inputs
@@ -336,19 +337,28 @@ LEASE_NAME = "kube-scheduler"
 LEASE_NAMESPACE = "kube-system"
 
 
-async def run_scheduler(client: APIClient, *, leader_elect: bool = True, identity: str = "") -> None:
+async def run_scheduler(
+    client: APIClient, *, leader_elect: bool = True, identity: str = "", settings: SchedulerSettings | None = None
+) -> None:
     """Run a SchedulerDaemon until cancelled, or, with leader election, while holding the kube-scheduler Lease.
 
     With leader election this returns when the Lease is lost, so the
     process exits and its supervisor restarts it as a fresh candidate,
-    whose informers start from a new list.
+    whose informers start from a new list. ``settings`` come from
+    ``pykube scheduler --config``.
     """
+    settings = settings or SchedulerSettings()
+
+    def daemon() -> SchedulerDaemon:
+        queue = SchedulingQueue(initial_backoff=settings.initial_backoff, max_backoff=settings.max_backoff)
+        return SchedulerDaemon(client, scheduler_name=settings.scheduler_name, queue=queue, profile=settings.profile)
+
     if not leader_elect:
-        await SchedulerDaemon(client).run()
+        await daemon().run()
         return
 
     async def lead() -> None:
-        await SchedulerDaemon(client).run()
+        await daemon().run()
 
     elector = LeaderElector(client, name=LEASE_NAME, identity=identity, namespace=LEASE_NAMESPACE, on_started=lead)
     await elector.run()
