@@ -4,14 +4,15 @@ The API server, the scheduler and the controller manager hold every object
 of the cluster in memory (watch caches, informer stores, the scheduler's
 node table) as dicts and lists, and CPython's collector tracks each of
 them. With the default thresholds (700, 10, 10) it runs a young collection
-every 700 net allocations, and a full one whenever the long-lived objects
-have grown by a quarter, which walks all of them: with 5,000 nodes and
-10,000 pods that took 50 to 110 ms per full collection on the benchmark
-machine, stalling every request in flight. These objects form no reference
+every 700 net allocations. It runs a full one, which walks every tracked
+object, whenever the long-lived objects have grown by a quarter. With
+5,000 nodes and a few thousand pods, such a collection took 50 to 110 ms
+on the benchmark machine (bench/bench_scheduler_e2e.py, 2 cores), and
+every request in flight waited for it. These objects form no reference
 cycles, so collecting rarely loses nothing: reference counting frees them
 the moment they are dropped. The daemons therefore run young collections
 every 20,000 allocations and older ones ten times less often than the
-defaults; garbage that does form cycles (tracebacks, finished tasks)
+defaults. Garbage that does form cycles (tracebacks, finished tasks)
 waits longer before it is freed.
 """
 

@@ -22,16 +22,19 @@ A file such as::
             type: MostAllocated
             resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]
 
-becomes a ``SchedulerSettings``. Honoured: percentageOfNodesToScore (top
-level or in the profile; 0 is kube-scheduler's adaptive percentage and a
-value above 100 counts as 100), the back-off bounds, one profile's
-schedulerName, the weights of the seven default score plugins (a weight
-of 0 or a ``disabled`` entry turns a plugin's score off; ``"*"`` disables
-all), NodeResourcesFit's scoringStrategy (LeastAllocated, MostAllocated,
-RequestedToCapacityRatio with its shape), NodeResourcesBalancedAllocation's
-resources and InterPodAffinity's hardPodAffinityWeight. Left out of the
-file, percentageOfNodesToScore keeps pykube's default of scoring every
-feasible node, where kube-scheduler would sample.
+becomes a ``SchedulerSettings``. These fields are honoured:
+
+- percentageOfNodesToScore, at the top level or in the profile. 0 is
+  kube-scheduler's adaptive percentage, and a value above 100 counts as
+  100. Left out, pykube keeps scoring every feasible node, where
+  kube-scheduler would sample.
+- podInitialBackoffSeconds and podMaxBackoffSeconds.
+- The profile's schedulerName.
+- The weights of the seven default score plugins. A weight of 0 or a
+  ``disabled`` entry turns a plugin's score off, and ``"*"`` disables all.
+- NodeResourcesFit's scoringStrategy (LeastAllocated, MostAllocated, or
+  RequestedToCapacityRatio with its shape), NodeResourcesBalancedAllocation's
+  resources and InterPodAffinity's hardPodAffinityWeight.
 
 The client connection, leader election, parallelism and debugging
 fields are accepted and ignored, since command-line flags (or nothing,
@@ -84,7 +87,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class SchedulerSettings:
-    """What the daemon takes from a configuration file."""
+    """Settings of the scheduler daemon read from a configuration file."""
 
     scheduler_name: str = DEFAULT_SCHEDULER_NAME
     profile: Profile = dataclasses.field(default_factory=Profile)
@@ -113,12 +116,14 @@ def parse_config(document: Any) -> SchedulerSettings:
             f"use apiVersion {API_VERSION} and kind {KIND}"
         )
     _check_fields(config, _TOP_FIELDS, "")
+
     profiles = config.get("profiles") or [{}]
     if not isinstance(profiles, list) or len(profiles) != 1:
         raise ConfigError("profiles: pykube runs one profile; list exactly one (or none for the default)")
     profile = _mapping(profiles[0], "profiles[0]")
     _check_fields(profile, _PROFILE_FIELDS, "profiles[0].")
     percentage = profile.get("percentageOfNodesToScore", config.get("percentageOfNodesToScore"))
+
     initial = _number(config, "podInitialBackoffSeconds", INITIAL_BACKOFF)
     maximum = _number(config, "podMaxBackoffSeconds", MAX_BACKOFF)
     if not 0 < initial <= maximum:
@@ -129,6 +134,7 @@ def parse_config(document: Any) -> SchedulerSettings:
     name = profile.get("schedulerName", DEFAULT_SCHEDULER_NAME)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"profiles[0].schedulerName: {name!r} is not a name; use a non-empty string")
+
     fields: dict[str, Any] = {"weights": _score_weights(profile.get("plugins"))}
     fields["percentage_of_nodes_to_score"] = _percentage(percentage)
     fields.update(_plugin_args(profile.get("pluginConfig")))
