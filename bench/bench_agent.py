@@ -17,9 +17,9 @@ The machine is shared, so its load (load_1m, the one-minute load
 average after the burst) moves these numbers a lot.
 
 The runtime floor comes from the same burst of 30 pods started straight
-through CRI by this process, with no API server and no agent, 8 at a
-time as the agent starts them: RunPodSandbox, CreateContainer and
-StartContainer, timed until StartContainer returns. "host network" skips
+through CRI by this process, with no API server and no agent. They start
+8 at a time, as the agent starts them, and each is timed through
+RunPodSandbox, CreateContainer and StartContainer. "host network" skips
 CNI (the sandbox shares the node's network namespace), so it measures
 containerd, its shims and runc alone; "pod network" adds pykube-cni and
 loopback. busy_cpu_s is the CPU time all processes on the machine spent
@@ -246,7 +246,7 @@ async def remove_cri_pods(env: NodeEnv) -> None:
 
 @pytest.fixture(scope="module")
 def bare_node() -> Iterator[tuple[asyncio.AbstractEventLoop, NodeEnv]]:
-    """A node with containerd and the pykube CNI installed, and no agent."""
+    """Start a node with containerd and the pykube CNI installed, and no agent."""
     if missing_tools():
         pytest.skip("needs containerd, ctr, runc and root")
     reason = netns_missing()

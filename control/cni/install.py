@@ -30,7 +30,7 @@ from pykube_control.cni.config import PLUGIN_TYPE, NetworkConfig
 CONFLIST_NAME = "10-pykube.conflist"
 LOOPBACK_NAME = "loopback"
 REFERENCE_PLUGIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"), Path("/usr/libexec/cni"))
-"""Where OS packages install the reference CNI plugins, searched in this order."""
+"""Directories where OS packages install the reference CNI plugins, searched in this order."""
 _SCRIPT_MARK = "# Written by pykube's CNI installer."
 
 _SCRIPT = """#!{python} -S

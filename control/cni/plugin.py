@@ -5,7 +5,7 @@ imports the command modules only after reading CNI_COMMAND, and never
 imports the API client or aiohttp. Success prints the result (ADD) or
 the version list (VERSION), or nothing (DEL, CHECK, GC, STATUS), and
 exits 0. Failure prints the CNI error object on stdout and exits 1.
-Logs go to stderr, at WARNING unless PYKUBE_CNI_LOG_LEVEL says otherwise
+Logs go to stderr, at WARNING unless PYKUBE_CNI_LOG_LEVEL sets another level
 (control/cni/logs.py). Types are imported only for the type checker: the
 plugin's modules load only what they run, since each import costs
 milliseconds of every pod start.

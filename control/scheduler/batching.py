@@ -38,7 +38,7 @@ def same_scheduling_inputs(pod: Mapping[str, Any], other: Mapping[str, Any]) -> 
     """Return True when the pods' signatures are equal, by comparing what the signature covers.
 
     Comparing the dicts costs far less than encoding and hashing both
-    pods, and the daemon asks it for every pod it adds to a batch.
+    pods, and the daemon calls it for every pod it adds to a batch.
     """
     metadata = pod.get("metadata") or {}
     other_metadata = other.get("metadata") or {}

@@ -13,8 +13,8 @@
 //   only the chosen row after each placement ("incremental"), and, when
 //   every feasible node is scored, updates that row's weighted total alone;
 // - a pod whose only pod terms are DoNotSchedule spread constraints also
-//   changes the spread counts of its node's domains, which every node's
-//   spread verdict reads but no raw score does, so the kernel keeps the
+//   changes the spread counts of its node's domains. Every node's spread
+//   verdict reads them, but no raw score does. So the kernel keeps the
 //   counts and rechecks only that verdict for every node ("spread");
 // - a pod with other pod terms changes per-domain counts that every node's
 //   verdict and scores read, so each placement reruns the whole cycle
@@ -248,10 +248,10 @@ void place_full(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
 
 // Runs the batch for a pod whose pod terms are all DoNotSchedule spread
 // constraints when every feasible node is scored. Such constraints take
-// part in no raw score (only ScheduleAnyway ones score), so every plugin but
-// PodTopologySpread sees the pod as one without pod terms: their verdicts
-// and raw scores are computed once and then for the chosen row only, as in
-// place_incremental_all. The spread counts grow by the placed pod, and each
+// part in no raw score (only ScheduleAnyway ones score), so for every
+// plugin but PodTopologySpread the pod is one without pod terms. Those
+// plugins' verdicts and raw scores are computed once and then for the
+// chosen row only, as in place_incremental_all. The spread counts grow by the placed pod, and each
 // placement rechecks every row against them, which is a few lookups a row.
 void place_spread(AssumedNodes& state, const Pod& pod, const Scoring& scoring,
                   const std::int64_t* weights, const std::int8_t* modes, const Batch& batch,

@@ -140,7 +140,7 @@ class _NodeRecord:
 
 
 class PodAccounting(NamedTuple):
-    """What one pod adds to its node; see ``NodeTable.pod_accounting``. Treat ``requests`` as read-only."""
+    """The requests, scoring requests and host ports one pod adds to its node; treat ``requests`` as read-only."""
 
     requests: dict[str, int]
     nonzero_cpu: int
