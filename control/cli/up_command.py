@@ -130,6 +130,12 @@ def up_command(
         cgroup_parent=cgroup_parent,
         join=join,
     )
+    running = running_cluster(options.data_dir)
+    if running is not None:
+        raise click.ClickException(
+            f"pykube up already runs a cluster in {options.data_dir} (pid {running}); "
+            "stop it with `pykube down`, or pass another --data-dir"
+        )
     problems = run_checks(Machine(), real_node=runtime == "cri", ports=[] if join else [(host, port)])
     for problem in problems:
         click.echo(f"pykube up: {problem.what}\n    fix: {problem.fix}", err=True)
@@ -179,7 +185,7 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
     started = time.monotonic()
     options.data_dir.mkdir(parents=True, exist_ok=True)
     pid_file = options.data_dir / PID_FILE
-    pid_file.write_text(f"{os.getpid()}\n")
+    _claim_pid_file(pid_file)
     (options.data_dir / REMOVE_PODS_FILE).unlink(missing_ok=True)
     supervisor = Supervisor(options.data_dir / LOG_DIR)
     stop = asyncio.Event()
@@ -211,7 +217,7 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
     except ComponentFailed as exc:
         click.echo(f"pykube up: {exc}", err=True)
         await supervisor.stop()
-        pid_file.unlink(missing_ok=True)
+        _remove_own_pid_file(pid_file)
         raise SystemExit(1) from None
     log.info("stopping the cluster keep_pods=%s", keep_pods)
     await supervisor.stop()
@@ -225,8 +231,52 @@ async def _run(options: UpOptions, *, keep_pods: bool, write_kubeconfig: Path | 
         kubeconfig = options.kubeconfig if options.join is None else options.node_kubeconfig
         removed = await remove_node_pods(options.data_dir, kubeconfig, options.cgroup_parent)
         log.info("pods removed count=%d", removed)
-    pid_file.unlink(missing_ok=True)
+    _remove_own_pid_file(pid_file)
     log.info("cluster stopped")
+
+
+def running_cluster(data_dir: Path) -> int | None:
+    """Return the pid of the `pykube up` that serves ``data_dir``, or None when none runs.
+
+    A pid file whose process is gone, or is no longer `pykube up` (its pid
+    was reused), counts as no cluster.
+    """
+    try:
+        pid = int((data_dir / PID_FILE).read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid() or not _alive(pid) or b"up" not in argv or not any(b"pykube" in arg for arg in argv):
+        return None
+    return pid
+
+
+def _claim_pid_file(pid_file: Path) -> None:
+    """Write this process's pid to ``pid_file``; raise ClickException when another `pykube up` holds it.
+
+    The file is created exclusively, so of two `pykube up` started at once
+    on one data directory, only one claims it. A stale file is replaced.
+    """
+    if running_cluster(pid_file.parent) is None:
+        pid_file.unlink(missing_ok=True)
+    try:
+        fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise click.ClickException(
+            f"another pykube up claimed {pid_file} just now; stop it with `pykube down`, or pass another --data-dir"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def _remove_own_pid_file(pid_file: Path) -> None:
+    """Remove ``pid_file`` unless another process has written its own pid there."""
+    try:
+        if int(pid_file.read_text().strip()) != os.getpid():
+            return
+    except (OSError, ValueError):
+        return
+    pid_file.unlink(missing_ok=True)
 
 
 def _configure_logging(log_dir: Path, level: str) -> None:

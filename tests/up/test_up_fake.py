@@ -131,3 +131,36 @@ def test_write_kubeconfig_merges(cluster: Cluster, tmp_path: Path) -> None:
     assert KUBECTL is not None
     nodes = subprocess.run([KUBECTL, "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True, timeout=60)
     assert nodes.returncode == 0, nodes.stderr
+
+
+def test_second_up_refused_and_first_kept(cluster: Cluster) -> None:
+    cluster.start()
+    pid_file = cluster.data_dir / "up.pid"
+    assert cluster.process is not None
+    first_pid = cluster.process.pid
+    argv = [sys.executable, "-m", "pykube_control.cli.main", "up", "--runtime", "fake", "--host", "127.0.0.1",
+            "--port", str(free_port()), "--data-dir", str(cluster.data_dir)]  # fmt: skip
+    for extra in ([], ["--check"]):
+        second = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=60)
+
+        assert second.returncode == 1
+        assert f"pykube up already runs a cluster in {cluster.data_dir} (pid {first_pid})" in second.stderr
+        assert pid_file.read_text().strip() == str(first_pid)
+    down = subprocess.run([sys.executable, "-m", "pykube_control.cli.main", "down", "--data-dir", str(cluster.data_dir)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    cluster.process.wait(60)
+    cluster.process = None
+    assert down.returncode == 0, down.stderr
+    assert not pid_file.exists()
+
+
+def test_stale_pid_file_replaced(cluster: Cluster) -> None:
+    cluster.data_dir.mkdir(parents=True)
+    # A live pid that belongs to no pykube up: this test's own process, which runs pytest.
+    (cluster.data_dir / "up.pid").write_text(f"{os.getpid()}\n")
+
+    line = cluster.start()
+
+    assert line.strip() == f"export KUBECONFIG={cluster.data_dir / 'kubeconfig'}"
+    assert cluster.process is not None
+    assert (cluster.data_dir / "up.pid").read_text().strip() == str(cluster.process.pid)
