@@ -14,6 +14,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from pykube_core import component_version
+
 Object = dict[str, Any]
 
 NODE_ADDRESS_RANGE = ipaddress.IPv4Network("172.16.0.0/12")
@@ -21,7 +23,7 @@ POD_ADDRESS_RANGE = ipaddress.IPv4Network("10.128.0.0/9")
 POD_SUBNET_PREFIX = 24
 MAX_NODES = 2 ** (POD_SUBNET_PREFIX - POD_ADDRESS_RANGE.prefixlen)
 """Hollow nodes one FakeNodes can address: one /24 pod range each (32768)."""
-KUBELET_VERSION = "v1.35.0-pykube-fake"
+KUBELET_VERSION = component_version()
 CONTAINER_RUNTIME = "fake://0.1.0"
 
 

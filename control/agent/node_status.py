@@ -21,12 +21,14 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from pykube_core import component_version
 from pykube_control.agent.fake_status import rfc3339, utc_now
 from pykube_control.agent.node_info import NodeResources
 
 Object = dict[str, Any]
 
-AGENT_VERSION = "v1.35.0-pykube"
+AGENT_VERSION = component_version()
+"""kubeletVersion and kubeProxyVersion in the Node's status: the API server's version, as the version skew policy requires."""
 NODE_STATUS_INTERVAL = 60.0
 """Seconds between Node status writes when nothing changed; the Lease carries the heartbeat meanwhile."""
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}

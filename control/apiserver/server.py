@@ -20,7 +20,7 @@ import orjson
 import prometheus_client
 from aiohttp import web
 
-from pykube_core import __version__
+from pykube_core import KUBERNETES_VERSION, component_version
 
 from pykube_control.apiserver import csr_strategy, discovery, openapi, read, subresources, write
 from pykube_control.apiserver import pod_logs
@@ -39,9 +39,7 @@ from pykube_control.store.errors import StoreUnavailableError
 
 log = logging.getLogger("pykube.apiserver")
 
-KUBERNETES_VERSION = (1, 31)
-"""The Kubernetes API version pykube serves, as /version reports it. kubectl
-warns when its own minor version is more than one away from this."""
+
 
 ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz", "/version")
 
@@ -67,7 +65,7 @@ def version_info() -> dict[str, str]:
     return {
         "major": str(major),
         "minor": str(minor),
-        "gitVersion": f"v{major}.{minor}.0+pykube.{__version__}",
+        "gitVersion": component_version(),
         "gitCommit": "",
         "gitTreeState": "clean",
         "buildDate": "",

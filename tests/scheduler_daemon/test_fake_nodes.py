@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pykube_control.agent.fake import LEASE_NAMESPACE, FakeNodes
+from pykube_control.apiserver.server import version_info
 from pykube_control.client.api import APIClient
 from pykube_control.client.errors import NotFound
 from pykube_control.client.resource import LEASES, NODES, PODS
@@ -22,6 +23,13 @@ async def test_node_registered(client: APIClient, nodes: FakeNodes) -> None:
     assert status["nodeInfo"]["kubeletVersion"].startswith("v1.")
     assert node["metadata"]["labels"]["disk"] == "ssd"
     assert node["spec"]["podCIDR"] == "10.128.0.0/24"
+
+
+async def test_kubelet_version_matches_server(client: APIClient, nodes: FakeNodes) -> None:
+    node = await client.get(NODES, "fake-node-0")
+
+    # The version skew policy forbids a kubelet newer than its API server; pykube reports one version.
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == version_info()["gitVersion"]
 
 
 async def test_node_count(client: APIClient, nodes: FakeNodes) -> None:
