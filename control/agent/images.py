@@ -29,7 +29,7 @@ import asyncio
 import logging
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pykube_control.agent.image_build import PAUSE_IMAGE, build_pause_image
@@ -186,13 +186,16 @@ async def import_node_images(socket: Path, data_dir: Path) -> list[str]:
     return names
 
 
-async def ensure_image(cri: CRIClient, image: str, pull_policy: str) -> str:
+async def ensure_image(
+    cri: CRIClient, image: str, pull_policy: str, *, pulling: Callable[[], None] | None = None
+) -> str:
     """Make ``image`` present according to ``pull_policy`` and return the runtime's image id.
 
     Always pulls on every call. IfNotPresent pulls only when CRI does not
-    have the image, and Never raises ImageNeverPullError then. Pull
-    failures raise the client's CRIError. containerd returns the image id
-    ("sha256:...") both from ImageStatus and as PullImage's image_ref.
+    have the image, and Never raises ImageNeverPullError then. ``pulling``
+    is called just before a pull starts. Pull failures raise the client's
+    CRIError. containerd returns the image id ("sha256:...") both from
+    ImageStatus and as PullImage's image_ref.
     """
     if pull_policy not in PULL_POLICIES:
         raise ValueError(f"invalid imagePullPolicy {pull_policy!r}; expected one of {', '.join(PULL_POLICIES)}")
@@ -207,6 +210,8 @@ async def ensure_image(cri: CRIClient, image: str, pull_policy: str) -> str:
                 "import it with 'pykube images import' or change the policy"
             )
     logger.info("image pull started image=%s policy=%s", image, pull_policy)
+    if pulling is not None:
+        pulling()
     image_ref = await cri.pull_image(image)
     logger.info("image pulled image=%s ref=%s", image, image_ref)
     return image_ref

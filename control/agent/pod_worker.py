@@ -28,11 +28,14 @@ The worker keeps the newest exited instance of each container (for
 lastState and ``kubectl logs --previous``) and removes older ones when it
 starts a new one.
 
+A failed image pull leaves the container waiting with ErrImagePull, and
+the next try of that image waits out the pull back-off (pull_backoff.py),
+shown as ImagePullBackOff.
+
 Differences from a kubelet: sidecar init containers (restartPolicy
-Always) are run like plain init containers; a failed image pull is
-retried at the next sync without the ImagePullBackOff delay; Events are
-recorded for container starts, kills, back-off and failures, but not for
-every failed probe attempt.
+Always) are run like plain init containers; Events are recorded for
+container starts, kills, back-off and failures, but not for every failed
+probe attempt.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from pykube_control.agent.images import ImageError, ImageNeverPullError, ensure_
 from pykube_control.agent.node_info import NodeResources
 from pykube_control.agent.pod_status import ContainerView, pod_status, terminated_state
 from pykube_control.agent.probes import ProbeKind, ProbeWorker
+from pykube_control.agent.pull_backoff import PullBackoff
 from pykube_control.client.api import APIClient
 from pykube_control.client.events import EventRecorder, EventType
 from pykube_control.client.errors import APIConnectionError, APIError, Conflict, NotFound
@@ -146,6 +150,7 @@ class PodWorker:
         backoff: CrashBackoff,
         startup_gate: asyncio.Semaphore | None = None,
         events: EventRecorder | None = None,
+        pull_backoff: PullBackoff | None = None,
     ) -> None:
         self.pod = pod
         self.uid = str(pod["metadata"]["uid"])
@@ -155,6 +160,7 @@ class PodWorker:
         self.volumes = volumes
         self.settings = settings
         self.backoff = backoff
+        self.pull_backoff = pull_backoff if pull_backoff is not None else PullBackoff()
         self.startup_gate = startup_gate
         """Held while the pod has no sandbox yet, so a burst of new pods starts a few at a time."""
         self.events = events
@@ -175,6 +181,8 @@ class PodWorker:
         self._status_cache: dict[str, Instance] = {}
         self._waiting: dict[str, tuple[str, str]] = {}
         """Container name -> (reason, message) of a start that failed, for its waiting state."""
+        self._pull_due = 0.0
+        """Seconds, during one sync, until the earliest image pull back-off of the pod ends."""
         self._probes: dict[str, dict[ProbeKind, ProbeWorker]] = {}
         """Container id -> its probe workers."""
         self._carried_attempts: dict[str, int] = {}
@@ -257,8 +265,10 @@ class PodWorker:
         await self._start_created()
         await self._ensure_probes()
         next_due = self.settings.resync_period
+        self._pull_due = next_due
         if await self._sync_init_containers():
             next_due = min(next_due, await self._sync_app_containers())
+        next_due = min(next_due, self._pull_due)
         await self._observe()
         await self._write_status()
         return max(0.05, next_due)
@@ -529,17 +539,47 @@ class PodWorker:
         return envs, mounts
 
     async def _pull_image(self, container: Object) -> bool:
-        """Make the container's image present by its pull policy; False when the policy forbids the pull."""
+        """Make the container's image present by its pull policy; False when it is not (the container waits)."""
         name = str(container["name"])
+        image = str(container.get("image"))
+        key = (self.uid, image)
+        remaining = self.pull_backoff.remaining(key)
+        if remaining > 0:
+            self._pull_due = min(self._pull_due, remaining)
+            self._set_waiting_with_event(name, "ImagePullBackOff", f'Back-off pulling image "{image}"', "Normal", "BackOff")
+            return False
+        pull_started: list[float] = []
+
+        def pulling() -> None:
+            pull_started.append(time.monotonic())
+            self._event("Normal", "Pulling", f'Pulling image "{image}"')
+
         try:
-            await ensure_image(self.cri, str(container.get("image")), _pull_policy(container))
+            await ensure_image(self.cri, image, _pull_policy(container), pulling=pulling)
         except ImageNeverPullError as error:
-            self._waiting[name] = ("ErrImageNeverPull", str(error))
+            self._set_waiting_with_event(name, "ErrImageNeverPull", str(error), "Warning", "ErrImageNeverPull")
             return False
         except (ImageError, CRIError) as error:
-            self._waiting[name] = ("ErrImagePull", str(error))
-            raise
+            delay = self.pull_backoff.failed(key)
+            self._pull_due = min(self._pull_due, delay)
+            message = f'Failed to pull image "{image}": {error}'
+            log.warning("image pull failed pod=%s container=%s image=%s retry_in=%.0f error=%s",
+                        self.key, name, image, delay, error)  # fmt: skip
+            self._waiting[name] = ("ErrImagePull", message)
+            self._event("Warning", "Failed", message)
+            return False
+        self.pull_backoff.succeeded(key)
+        if pull_started:
+            self._event("Normal", "Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - pull_started[0]:.3f}s')
+        else:
+            self._event("Normal", "Pulled", f'Container image "{image}" already present on machine')
         return True
+
+    def _set_waiting_with_event(self, name: str, reason: str, message: str, event_type: EventType, event_reason: str) -> None:
+        """Make container ``name`` wait with ``reason``; record the Event only when the reason is new."""
+        if self._waiting.get(name, ("", ""))[0] != reason:
+            self._event(event_type, event_reason, message)
+        self._waiting[name] = (reason, message)
 
     async def _create_and_start(self, name: str, config: Any) -> str:
         """Create and start one container in the current sandbox; return its id. CRI errors propagate."""
@@ -793,6 +833,7 @@ class PodWorker:
             await self.volumes.teardown(self.uid)
         shutil.rmtree(cri_config.pod_log_directory(self.settings.logs_dir, self.pod), ignore_errors=True)
         self.backoff.forget(self.uid)
+        self.pull_backoff.forget(self.uid)
         if not self.removed:
             await self._final_delete()
         log.info("pod terminated pod=%s", self.key)

@@ -186,6 +186,33 @@ async def test_privileged_rejected_by_default(client: APIClient, node: AgentNode
     await delete_pod(client, "privileged")
 
 
+async def test_failed_pull_backs_off(client: APIClient, node: AgentNode) -> None:
+    # Nothing listens on port 9 of the node's own loopback, so the pull fails at once.
+    image = "127.0.0.1:9/missing/image:1"
+    await create_pod(client, "unpullable", container("main", image, imagePullPolicy="Always"))
+
+    def waiting_reason(*reasons: str) -> Any:
+        def check(pod: dict[str, Any]) -> bool:
+            waiting = container_status(pod).get("state", {}).get("waiting") or {}
+            return waiting.get("reason") in reasons
+
+        return check
+
+    # ErrImagePull turns into ImagePullBackOff at the next sync, which the status write itself may trigger.
+    await wait_for_pod(client, "unpullable", waiting_reason("ErrImagePull", "ImagePullBackOff"))
+    await client.patch(PODS, "unpullable", {"metadata": {"labels": {"woken": "yes"}}}, namespace="default")
+    backing_off = await wait_for_pod(client, "unpullable", waiting_reason("ImagePullBackOff"))
+    reasons = await event_reasons(client, "unpullable", "BackOff")
+    events = (await client.list(EVENTS, namespace="default"))["items"]
+    failed = [e["message"] for e in events if e["involvedObject"].get("name") == "unpullable" and e["reason"] == "Failed"]
+
+    assert backing_off["status"]["phase"] == "Pending"
+    assert container_status(backing_off)["state"]["waiting"]["message"] == f'Back-off pulling image "{image}"'
+    assert {"Pulling", "Failed", "BackOff"} <= reasons
+    assert failed and failed[0].startswith(f'Failed to pull image "{image}": ')
+    await delete_pod(client, "unpullable")
+
+
 async def test_post_start_hook_runs(client: APIClient, node: AgentNode) -> None:
     hook = {"postStart": {"exec": {"command": ["sh", "-c", "echo started > /tmp/hook"]}}}
     await create_pod(client, "hooked", busybox(command=["sleep", "3600"], lifecycle=hook))
@@ -231,7 +258,7 @@ async def test_crash_loop_backs_off(client: APIClient, node: AgentNode) -> None:
     assert "back-off" in status["state"]["waiting"]["message"]
     assert pod["status"]["phase"] == "Running"
     assert condition(pod, "Ready") == "False"
-    assert {"Created", "Started", "BackOff"} <= await event_reasons(client, "crasher", "BackOff")
+    assert {"Pulled", "Created", "Started", "BackOff"} <= await event_reasons(client, "crasher", "BackOff")
     await delete_pod(client, "crasher")
 
 
