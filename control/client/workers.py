@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TypeVar
 
-from pykube_control.client.errors import Conflict
+from pykube_control.client.errors import APIError, Conflict
 from pykube_control.client.workqueue import QueueShutDown, WorkQueue
 
 log = logging.getLogger("pykube.client")
@@ -66,8 +66,10 @@ async def _process(
             log.info("work conflicted, retrying queue=%s key=%s retries=%d error=%s",
                      queue.name, key, retries, error)  # fmt: skip
         else:
+            # The API server's refusals (quota, validation, a missing object)
+            # are explained by their message; only unexpected errors need the traceback.
             log.warning("work failed, retrying queue=%s key=%s retries=%d error=%s",
-                        queue.name, key, retries, error, exc_info=True)  # fmt: skip
+                        queue.name, key, retries, error, exc_info=not isinstance(error, APIError))  # fmt: skip
         queue.add_rate_limited(key)
         return
     queue.forget(key)

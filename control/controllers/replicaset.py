@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,7 @@ from pykube_control.controllers.replicaset_util import (
     Object,
     controller_ref,
     deletion_order,
+    format_time,
     is_being_deleted,
     is_pod_active,
     is_pod_available,
@@ -196,9 +198,18 @@ class ReplicaController:
         candidates = [pod for pod in self.pods.store.by_index(BY_NAMESPACE, namespace or "") if is_pod_active(pod)]
         pods = await self._claim_pods(owner, selector, candidates)
 
+        failure: tuple[str, APIError] | None = None
         if self.expectations.satisfied(key) and not is_being_deleted(owner):
-            await self._manage_replicas(key, owner, pods)
-        await self._update_status(key, owner, pods)
+            try:
+                await self._manage_replicas(key, owner, pods)
+            except APIError as error:
+                # As in Kubernetes, the status still reports the pods that exist
+                # and the failure, and the sync is retried with back-off.
+                wanted = int((owner.get("spec") or {}).get("replicas", 1))
+                failure = ("FailedCreate" if len(pods) < wanted else "FailedDelete", error)
+        await self._update_status(key, owner, pods, failure)
+        if failure is not None:
+            raise failure[1]
 
     async def _claim_pods(self, owner: Object, selector: Selector, candidates: list[Object]) -> list[Object]:
         """Return the active pods this owner controls after adopting and releasing as needed."""
@@ -292,7 +303,7 @@ class ReplicaController:
         try:
             created = await self.client.create(PODS, pod, namespace=metadata(owner).get("namespace"))
         except APIError as error:
-            await self.recorder.record(owner, "Warning", "FailedCreate", f"Error creating: {error}")
+            await self.recorder.record(owner, "Warning", "FailedCreate", f"Error creating: {error.message or error}")
             raise
         name = metadata(created).get("name")
         log.info("pod created owner=%s pod=%s", object_key(owner), name)
@@ -316,12 +327,14 @@ class ReplicaController:
             return
         except APIError as error:
             self.expectations.deletion_observed(key, object_key(pod))
-            await self.recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {error}")
+            await self.recorder.record(owner, "Warning", "FailedDelete", f"Error deleting: {error.message or error}")
             raise
         log.info("pod deleted owner=%s pod=%s", object_key(owner), meta["name"])
         await self.recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {meta['name']}")
 
-    async def _update_status(self, key: str, owner: Object, pods: list[Object]) -> None:
+    async def _update_status(
+        self, key: str, owner: Object, pods: list[Object], failure: tuple[str, APIError] | None = None
+    ) -> None:
         spec = owner.get("spec") or {}
         min_ready = int(spec.get("minReadySeconds") or 0)
         now = now_utc()
@@ -337,12 +350,37 @@ class ReplicaController:
             "availableReplicas": sum(1 for pod in pods if is_pod_available(pod, min_ready, now)),
             "observedGeneration": metadata(owner).get("generation", 0),
         }
+        conditions = replica_failure_conditions(status.get("conditions") or [], failure, now)
+        if conditions:
+            new_status["conditions"] = conditions
+        else:
+            new_status.pop("conditions", None)
         if new_status != status:
             updated = copy.deepcopy(owner)
             updated["status"] = new_status
             await self.client.update_status(self.resource, updated)
         if min_ready > 0 and new_status["readyReplicas"] > new_status["availableReplicas"]:
             self.queue.add_after(key, min_ready)
+
+
+def replica_failure_conditions(
+    conditions: list[Object], failure: tuple[str, APIError] | None, now: datetime.datetime
+) -> list[Object]:
+    """Return ``conditions`` with ReplicaFailure set while creating or deleting pods fails, and without it once that works.
+
+    ``failure`` is (reason, error), the reason FailedCreate or FailedDelete.
+    """
+    others = [condition for condition in conditions if condition.get("type") != "ReplicaFailure"]
+    if failure is None:
+        return others
+    reason, error = failure
+    message = error.message or str(error)
+    previous = next((c for c in conditions if c.get("type") == "ReplicaFailure"), None)
+    if previous is not None and (previous.get("reason"), previous.get("message")) == (reason, message):
+        return conditions
+    condition = {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": format_time(now),
+                 "reason": reason, "message": message}  # fmt: skip
+    return [*others, condition]
 
 
 def pod_from_template(owner: Object) -> Object:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pykube_control.client.api import APIClient
-from pykube_control.client.resource import PODS, REPLICA_SETS
+from pykube_control.client.resource import EVENTS, PODS, REPLICA_SETS, resource_for
 from pykube_control.controllers.base import ControllerContext
 from pykube_control.controllers.replicaset import (
     REPLICATION_CONTROLLERS,
@@ -243,3 +243,26 @@ async def test_replication_controller_scale_up(api: APIClient) -> None:
     owner = (await list_pods(api, SELECTOR))[0]["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "ReplicationController"
     assert owner["apiVersion"] == "v1"
+
+
+async def test_replicaset_reports_failed_creates(api: APIClient) -> None:
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "two-pods"}, "spec": {"hard": {"pods": "2"}}}
+    await api.create(resource_for("", "v1", "resourcequotas"), quota, namespace="default")
+    await api.create(REPLICA_SETS, make_replica_set("over", 4, LABELS))
+    async with running(api, [new_replicaset_controller]):
+        await eventually(lambda: pod_count(api, 2), "the 2 pods the quota allows exist")
+
+        async def failure_reported() -> bool:
+            status = await rs_status(api, "over")
+            return status.get("replicas") == 2 and any(c.get("type") == "ReplicaFailure" for c in status.get("conditions") or [])
+
+        await eventually(failure_reported, "status.replicas 2 and a ReplicaFailure condition")
+        events = (await api.list(EVENTS, namespace="default"))["items"]
+
+    condition = next(c for c in (await rs_status(api, "over"))["conditions"] if c["type"] == "ReplicaFailure")
+    failed = [e["message"] for e in events if e["reason"] == "FailedCreate" and e["involvedObject"]["name"] == "over"]
+    assert (condition["status"], condition["reason"]) == ("True", "FailedCreate")
+    assert "exceeded quota: two-pods" in condition["message"]
+    assert failed
+    assert failed[0].startswith('Error creating: pods "over-')
+    assert "exceeded quota: two-pods" in failed[0]
