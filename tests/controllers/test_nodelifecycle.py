@@ -189,6 +189,12 @@ async def test_silent_node_marked_unknown(api: APIClient) -> None:
         await eventually(lambda: _is_status(api, "node-1", "Unknown"), "node-1 is Unknown")
         node = await api.get(NODES, "node-1")
         live = await api.get(NODES, "node-0")
+
+        # The Event is written after the status, so it may trail it by a moment.
+        async def recorded() -> bool:
+            return "NodeNotReady" in await event_reasons(api, "Node", "node-1")
+
+        await eventually(recorded, "the NodeNotReady Event of node-1")
         reasons = await event_reasons(api, "Node", "node-1")
 
     ready = condition(node, "Ready")
