@@ -3,7 +3,7 @@
 After a pull of an image fails, the pod's next try of that image waits 10 s,
 and each further failure doubles the wait up to 300 s, as the kubelet's
 image back-off does. While it waits, the container shows the waiting reason
-ImagePullBackOff; a successful pull forgets the image's back-off. Keys are
+ImagePullBackOff, and a successful pull clears the image's back-off. Keys are
 (pod uid, image), so another pod, or the same pod with a corrected image,
 starts with no delay.
 """

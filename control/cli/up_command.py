@@ -252,7 +252,7 @@ def running_cluster(data_dir: Path) -> int | None:
 
 
 def _claim_pid_file(pid_file: Path) -> None:
-    """Write this process's pid to ``pid_file``; raise ClickException when another `pykube up` holds it.
+    """Write this process's pid to ``pid_file``; raise ClickException when another `pykube up` has claimed it.
 
     The file is created exclusively, so of two `pykube up` started at once
     on one data directory, only one claims it. A stale file is replaced.
