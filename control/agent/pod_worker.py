@@ -56,6 +56,7 @@ from pykube_control.agent.env import EnvError, PodContext, resolve_env
 from pykube_control.agent.fake_status import rfc3339, utc_now
 from pykube_control.agent.hooks import run_hook
 from pykube_control.agent.images import ImageError, ImageNeverPullError, ensure_image
+from pykube_control.agent.log_rotation import rotated_files
 from pykube_control.agent.node_info import NodeResources
 from pykube_control.agent.pod_status import ContainerView, pod_status, terminated_state
 from pykube_control.agent.probes import ProbeKind, ProbeWorker
@@ -586,6 +587,7 @@ class PodWorker:
         assert self.sandbox_id is not None
         log_dir = cri_config.pod_log_directory(self.settings.logs_dir, self.pod) / name
         log_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_log(cri_config.pod_log_directory(self.settings.logs_dir, self.pod) / config.log_path)
         try:
             container_id = str(await self.cri.create_container(self.sandbox_id, config, self.sandbox_config))
         except CRIError as error:
@@ -872,6 +874,21 @@ class PodWorker:
             )  # fmt: skip
         except (NotFound, Conflict):
             pass
+
+
+def _remove_stale_log(path: Path) -> None:
+    """Remove the log (and its rotated files) of an earlier container that wrote to ``path`` and is gone.
+
+    A container's log path is its restart count, and the counts start at 0
+    again when a pod's containers were removed (by `pykube down`, or a
+    reboot that lost them), so the new container would append to the old
+    one's log. No live container writes there: attempts only grow while
+    the old containers exist.
+    """
+    for stale in [path, *rotated_files(path)]:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            log.info("removed the log of a container that is gone path=%s", stale)
 
 
 def _pull_policy(container: Mapping[str, Any]) -> str:

@@ -355,6 +355,32 @@ async def test_restart_adopts_containers(client: APIClient, node: AgentNode) -> 
     await delete_pod(client, "survivor")
 
 
+async def test_recreated_container_starts_new_log(client: APIClient, node: AgentNode) -> None:
+    await create_pod(client, "relogged", busybox(command=["sh", "-c", "echo started; exec sleep 3600"]))
+    pod = await wait_for_pod(client, "relogged", is_ready)
+    log_file = node.agent.config.logs_dir / f"default_relogged_{pod['metadata']['uid']}" / "main" / "0.log"
+    await node.agent.stop()
+    # As after `pykube down` without --keep-pods: the containers are gone, their logs stay.
+    for sandbox in await node.env.cri.list_pod_sandbox(labels={"io.kubernetes.pod.name": "relogged"}):
+        await node.env.cri.stop_pod_sandbox(sandbox.id)
+        await node.env.cri.remove_pod_sandbox(sandbox.id)
+    node.agent = start_agent(node.env, client, node.agent.config, node.network)
+    await node.agent.start()
+
+    def restarted(current: dict[str, Any]) -> bool:
+        status = container_status(current)
+        return is_ready(current) and status.get("containerID") != container_status(pod).get("containerID")
+
+    await wait_for_pod(client, "relogged", restarted)
+    for _ in range(50):
+        if "started" in log_file.read_text():
+            break
+        await asyncio.sleep(0.1)
+
+    assert log_file.read_text().count("started") == 1
+    await delete_pod(client, "relogged")
+
+
 async def record_ready(client: APIClient, name: str, seen: list[str | None]) -> None:
     while True:
         seen.append(condition(await client.get(PODS, name, namespace="default"), "Ready"))
