@@ -205,8 +205,8 @@ class ReplicaController:
             except APIError as error:
                 # As in Kubernetes, the status still reports the pods that exist
                 # and the failure, and the sync is retried with back-off.
-                wanted = int((owner.get("spec") or {}).get("replicas", 1))
-                failure = ("FailedCreate" if len(pods) < wanted else "FailedDelete", error)
+                desired = int((owner.get("spec") or {}).get("replicas", 1))
+                failure = ("FailedCreate" if len(pods) < desired else "FailedDelete", error)
         await self._update_status(key, owner, pods, failure)
         if failure is not None:
             raise failure[1]

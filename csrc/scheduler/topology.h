@@ -227,8 +227,13 @@ public:
             if (!inclusion_.included(terms, t, row) || !matches_existing(terms, t, nodes_, slot)) {
                 continue;
             }
-            ++counts_[i][domain_index(nodes_, node_value(nodes_, row, terms.topology_keys[t]))];
-            minimums_[i] = minimum_of(i);
+            std::int64_t& count = counts_[i][domain_index(nodes_, node_value(nodes_, row, terms.topology_keys[t]))];
+            // Only a domain at the minimum can raise it, so other increments skip the scan.
+            const bool was_minimum = count == minimums_[i];
+            ++count;
+            if (was_minimum) {
+                minimums_[i] = minimum_of(i);
+            }
         }
     }
 
